@@ -1,0 +1,140 @@
+"""The platform's value objects: a function's configuration and an invocation's result.
+
+Plain dataclasses, so every layer (store, API, widgets) can read them without importing the others.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+REGION = "us-east-1"
+ACCOUNT_ID = "000000000000"  # Lambda ARNs need an account; local emulators use twelve zeros.
+DEFAULT_MODULE = "lambda_function"  # a cell becomes this module, as in the AWS console's editor
+
+
+def function_arn(name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """A deployed function: its code (a cell's source) and Lambda configuration."""
+
+    name: str
+    source: str
+    handler: str = f"{DEFAULT_MODULE}.handler"  # module.function, as Lambda's _HANDLER
+    memory: int = 128
+    timeout: int = 3
+    environment: dict[str, str] = field(default_factory=dict)
+    backend: str = "process"
+    code_hash: str = ""
+    version: str = "$LATEST"
+    description: str = ""
+    runtime: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.name)
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def sandbox_key(self) -> tuple:
+        """What makes two sandboxes interchangeable: same code, same configuration."""
+        return (self.name, self.version, self.code_hash, self.handler, self.memory, self.timeout,
+                tuple(sorted(self.environment.items())), self.backend)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FunctionConfig":
+        return cls(**data)
+
+    def __repr__(self) -> str:
+        return (f"<Function {self.name} {self.handler} memory={self.memory}MB timeout={self.timeout}s "
+                f"backend={self.backend} code={self.code_hash[:12]}>")
+
+
+@dataclass
+class InvocationResult:
+    """What one invocation returned, as Lambda reports it (payload or error, logs, REPORT figures)."""
+
+    request_id: str
+    function_name: str
+    payload: Any = None
+    error: dict | None = None
+    logs: str = ""
+    cold: bool = False
+    duration_ms: float = 0.0
+    billed_duration_ms: int = 0
+    init_duration_ms: float | None = None
+    max_memory_used_mb: int = 0
+    memory_size_mb: int = 128
+    status: str = "success"  # success | error | timeout | oom | crash
+    version: str = "$LATEST"
+    started_at: float = field(default_factory=time.time)
+    content_type: str = "application/json"
+    raw_payload: bytes | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def error_type(self) -> str | None:
+        return self.error.get("errorType") if self.error else None
+
+    @property
+    def function_error(self) -> str | None:
+        """The X-Amz-Function-Error header's value: 'Unhandled' for any failed invocation."""
+        return "Unhandled" if self.error else None
+
+    @property
+    def response_bytes(self) -> bytes:
+        """The response body Lambda would send: the payload's JSON, raw bytes, or the error object."""
+        if self.error is not None:
+            return json.dumps(self.error).encode()
+        if self.raw_payload is not None:
+            return self.raw_payload
+        return json.dumps(self.payload).encode()
+
+    def report_line(self) -> str:
+        for line in reversed(self.logs.splitlines()):
+            if line.startswith("REPORT "):
+                return line
+        return ""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("raw_payload")
+        return data
+
+    def summary(self) -> str:
+        badge = "cold" if self.cold else "warm"
+        init = f", init {self.init_duration_ms:.2f} ms" if self.init_duration_ms is not None else ""
+        head = (f"{self.function_name} [{self.status}, {badge}] {self.duration_ms:.2f} ms{init}, "
+                f"{self.max_memory_used_mb}/{self.memory_size_mb} MB, request {self.request_id}")
+        if self.error:
+            return f"{head}\n{self.error.get('errorType')}: {self.error.get('errorMessage')}"
+        return head
+
+    def __repr__(self) -> str:
+        body = self.error if self.error else self.payload
+        text = body if isinstance(body, bytes) else json.dumps(body, indent=2, default=str)
+        return f"{self.summary()}\n{text}"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from .jupyter.views import invocation_bundle
+
+        return invocation_bundle(self)
