@@ -1,0 +1,199 @@
+"""The sandbox pool: warm reuse, one invocation per sandbox, keep-alive reaping, a memory budget
+with least-recently-used eviction, and retirement of sandboxes whose code was redeployed.
+
+The pool never asks which backend a sandbox runs on; it only holds leases.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import TooManyRequestsException
+from .base import InitOutcome, Sandbox
+
+INIT_TIMEOUT_S = 10.0  # Lambda gives the init phase of an on-demand function 10 seconds
+
+
+@dataclass
+class Lease:
+    sandbox: Sandbox
+    key: tuple
+    name: str
+    memory_mb: int
+    cold: bool
+    init: InitOutcome | None = None
+    backend: str = "process"
+
+
+class Pool:
+    def __init__(self, backends: dict, *, keep_alive_s: float = 600.0,
+                 memory_budget_mb: int = 8192, clock: Callable[[], float] = time.monotonic,
+                 acquire_timeout_s: float = 30.0) -> None:
+        self.backends = backends
+        self.keep_alive_s = keep_alive_s
+        self.memory_budget_mb = memory_budget_mb
+        self.clock = clock
+        self.acquire_timeout_s = acquire_timeout_s
+        self._cond = threading.Condition()
+        # key -> {sandbox: (lease, last_used)}; OrderedDicts keep least recently used first
+        self._idle: OrderedDict[int, tuple[Lease, float]] = OrderedDict()
+        self._busy: dict[int, Lease] = {}
+        self._retired: set[int] = set()
+        self._reserved_mb = 0
+        self._closed = False
+        self.counters = {"cold": 0, "warm": 0, "evicted": 0, "reaped": 0, "retired": 0}
+
+    # -- accounting ----------------------------------------------------------------------------
+    @property
+    def used_mb(self) -> int:
+        return self._reserved_mb
+
+    def stats(self) -> dict:
+        with self._cond:
+            return {"idle": len(self._idle), "busy": len(self._busy), "memory_mb": self._reserved_mb,
+                    "memory_budget_mb": self.memory_budget_mb, **self.counters}
+
+    def sandboxes(self, name: str | None = None) -> list[dict]:
+        with self._cond:
+            rows = [(lease, "idle") for lease, _ in self._idle.values()]
+            rows += [(lease, "busy") for lease in self._busy.values()]
+        return [{"id": l.sandbox.id, "function": l.name, "state": s, "memory_mb": l.memory_mb,
+                 "backend": l.backend, "invocations": l.sandbox.invocations}
+                for l, s in rows if name is None or l.name == name]
+
+    # -- leases --------------------------------------------------------------------------------
+    def acquire(self, key: tuple, name: str, memory_mb: int, backend: str,
+                init_message: Callable[[], dict], request_id: str = "",
+                on_log=None) -> Lease:
+        """A warm sandbox for ``key`` if one is idle, else a new one (initialised: a cold start)."""
+        if memory_mb > self.memory_budget_mb:
+            raise TooManyRequestsException(
+                f"Function memory {memory_mb} MB is over the pool's memory budget "
+                f"({self.memory_budget_mb} MB)", reason="ConcurrentInvocationLimitExceeded")
+        to_kill: list[Lease] = []
+        waited_until = time.monotonic() + self.acquire_timeout_s
+        try:
+            lease = self._take_warm_or_reserve(key, memory_mb, waited_until, to_kill)
+        finally:
+            for victim in to_kill:
+                self._destroy(victim.sandbox)
+        if lease is not None:
+            return lease
+        started = time.monotonic()
+        try:
+            sandbox = self.backends[backend].start(memory_mb)
+        except Exception:
+            with self._cond:
+                self._reserved_mb -= memory_mb
+                self._cond.notify_all()
+            raise
+        lease = Lease(sandbox, key, name, memory_mb, True, backend=backend)
+        with self._cond:
+            self._busy[id(sandbox)] = lease
+            self.counters["cold"] += 1
+        lease.init = sandbox.init(init_message(), INIT_TIMEOUT_S, on_log=on_log,
+                                  request_id=request_id)
+        # Lambda's Init Duration covers starting the runtime as well as running the module's code.
+        lease.init.duration_ms = (time.monotonic() - started) * 1000.0
+        return lease
+
+    def _take_warm_or_reserve(self, key, memory_mb, waited_until, to_kill) -> Lease | None:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the platform is closed")
+                for sid in reversed(self._idle):  # most recently used first: it is warmest
+                    lease, _ = self._idle[sid]
+                    if lease.key == key:
+                        del self._idle[sid]
+                        self._busy[sid] = lease
+                        lease.cold, lease.init = False, None
+                        self.counters["warm"] += 1
+                        return lease
+                while self._reserved_mb + memory_mb > self.memory_budget_mb and self._idle:
+                    sid, (victim, _) = self._idle.popitem(last=False)
+                    self._reserved_mb -= victim.memory_mb
+                    self.counters["evicted"] += 1
+                    to_kill.append(victim)
+                if self._reserved_mb + memory_mb <= self.memory_budget_mb:
+                    self._reserved_mb += memory_mb
+                    return None
+                remaining = waited_until - time.monotonic()
+                if remaining <= 0:
+                    raise TooManyRequestsException(
+                        "Rate Exceeded: the sandbox pool's memory budget "
+                        f"({self.memory_budget_mb} MB) is in use by running invocations",
+                        reason="ConcurrentInvocationLimitExceeded")
+                self._cond.wait(remaining)
+
+    def release(self, lease: Lease, reusable: bool) -> None:
+        sid = id(lease.sandbox)
+        keep = reusable and not lease.sandbox.dead
+        with self._cond:
+            self._busy.pop(sid, None)
+            if sid in self._retired:
+                self._retired.discard(sid)
+                keep = False
+            if keep and not self._closed:
+                self._idle[sid] = (lease, self.clock())
+            else:
+                self._reserved_mb -= lease.memory_mb
+                keep = False
+            self._cond.notify_all()
+        if not keep:
+            self._destroy(lease.sandbox)
+
+    def retire(self, name: str, keep_key: tuple | None = None) -> int:
+        """Stop using ``name``'s sandboxes (other than ``keep_key``'s): idle ones now, busy ones
+        when their invocation ends. Called on redeploy and delete."""
+        victims = []
+        with self._cond:
+            for sid, (lease, _) in list(self._idle.items()):
+                if lease.name == name and lease.key != keep_key:
+                    del self._idle[sid]
+                    self._reserved_mb -= lease.memory_mb
+                    victims.append(lease)
+            for sid, lease in self._busy.items():
+                if lease.name == name and lease.key != keep_key:
+                    self._retired.add(sid)
+            self.counters["retired"] += len(victims)
+            self._cond.notify_all()
+        for lease in victims:
+            self._destroy(lease.sandbox)
+        return len(victims)
+
+    def reap(self, now: float | None = None) -> int:
+        """Destroy sandboxes idle for longer than the keep-alive. Returns how many."""
+        now = self.clock() if now is None else now
+        victims = []
+        with self._cond:
+            for sid, (lease, last_used) in list(self._idle.items()):
+                if now - last_used >= self.keep_alive_s:
+                    del self._idle[sid]
+                    self._reserved_mb -= lease.memory_mb
+                    victims.append(lease)
+            self.counters["reaped"] += len(victims)
+            self._cond.notify_all()
+        for lease in victims:
+            self._destroy(lease.sandbox)
+        return len(victims)
+
+    def _destroy(self, sandbox: Sandbox) -> None:
+        try:
+            sandbox.destroy()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            leases = [lease for lease, _ in self._idle.values()] + list(self._busy.values())
+            self._idle.clear()
+            self._busy.clear()
+            self._reserved_mb = 0
+            self._cond.notify_all()
+        for lease in leases:
+            self._destroy(lease.sandbox)

@@ -1,0 +1,197 @@
+"""Everything persistent, in one SQLite database (WAL): functions, invocation history and logs.
+
+Function writes are synchronous. Invocation records are queued to a writer thread and committed in
+batches, so an invoke never waits on the disk; ``flush()`` (called before every read of history and
+at close) makes them visible.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+from .models import FunctionConfig, InvocationResult
+
+BATCH_WINDOW_S = 0.05
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invocations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    error_type TEXT,
+    record TEXT NOT NULL,
+    payload BLOB,
+    logs TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, seq);
+"""
+
+
+class Store:
+    def __init__(self, path: str | Path, *, retention: int = 1000) -> None:
+        self.path = str(path)
+        self.retention = retention
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+        self._pending: list[InvocationResult] = []
+        self._writing = 0
+        self._flush_requested = False
+        self._stopping = False
+        self._pending_lock = threading.Condition()
+        self._writer = threading.Thread(target=self._write_loop, name="nblambda-store", daemon=True)
+        self._writer.start()
+        self._closed = False
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    # -- functions ----------------------------------------------------------------------------
+    def save_function(self, config: FunctionConfig) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT OR REPLACE INTO functions (name, config, code_hash, updated_at) "
+                         "VALUES (?, ?, ?, ?)",
+                         (config.name, json.dumps(config.to_dict()), config.code_hash,
+                          config.updated_at))
+
+    def load_function(self, name: str) -> FunctionConfig | None:
+        row = self._conn().execute("SELECT config FROM functions WHERE name = ?", (name,)).fetchone()
+        return FunctionConfig.from_dict(json.loads(row[0])) if row else None
+
+    def list_functions(self) -> list[FunctionConfig]:
+        rows = self._conn().execute("SELECT config FROM functions ORDER BY name").fetchall()
+        return [FunctionConfig.from_dict(json.loads(r[0])) for r in rows]
+
+    def delete_function(self, name: str) -> bool:
+        self.flush()
+        with self._conn() as conn:
+            cur = conn.execute("DELETE FROM functions WHERE name = ?", (name,))
+            conn.execute("DELETE FROM invocations WHERE function = ?", (name,))
+            return cur.rowcount > 0
+
+    # -- invocations --------------------------------------------------------------------------
+    def record_invocation(self, result: InvocationResult) -> None:
+        with self._pending_lock:
+            self._pending.append(result)
+            if len(self._pending) == 1:
+                self._pending_lock.notify_all()
+
+    def _write_loop(self) -> None:
+        conn = self._conn()
+        writes = 0
+        while True:
+            with self._pending_lock:
+                self._pending_lock.wait_for(lambda: self._pending or self._stopping)
+                if not self._pending and self._stopping:
+                    return
+                if not self._flush_requested and not self._stopping:
+                    # Gather a batch: one wake-up and one transaction per window, not per invoke.
+                    self._pending_lock.wait_for(lambda: self._flush_requested or self._stopping,
+                                                timeout=BATCH_WINDOW_S)
+                batch, self._pending = self._pending, []
+                self._writing = len(batch)
+            try:
+                self._write_batch(conn, batch)
+                writes += len(batch)
+                if writes >= 500:
+                    writes = 0
+                    self._apply_retention(conn)
+            except sqlite3.Error as exc:  # keep serving; say what was lost
+                print(f"nblambda: could not record {len(batch)} invocation(s): {exc}",
+                      file=sys.stderr)
+            with self._pending_lock:
+                self._writing = 0
+                if not self._pending:
+                    self._flush_requested = False
+                self._pending_lock.notify_all()
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[InvocationResult]) -> None:
+        rows = []
+        for r in batch:
+            record = r.to_dict()
+            record.pop("logs")
+            payload = r.raw_payload
+            record.pop("payload")
+            if payload is None and r.error is None:
+                payload = json.dumps(r.payload).encode()
+            rows.append((r.request_id, r.function_name, r.started_at, r.status, r.error_type,
+                         json.dumps(record, default=str), payload, r.logs))
+        with conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO invocations (request_id, function, started_at, status, "
+                "error_type, record, payload, logs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _apply_retention(self, conn: sqlite3.Connection) -> None:
+        """Keep the newest ``retention`` invocations of each function."""
+        with conn:
+            conn.execute(
+                "DELETE FROM invocations WHERE seq IN (SELECT seq FROM (SELECT seq, ROW_NUMBER() "
+                "OVER (PARTITION BY function ORDER BY seq DESC) AS n FROM invocations) WHERE n > ?)",
+                (self.retention,))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        with self._pending_lock:
+            if not self._pending and not self._writing:
+                return
+            self._flush_requested = True
+            self._pending_lock.notify_all()
+            self._pending_lock.wait_for(lambda: not self._pending and not self._writing,
+                                        timeout=timeout)
+
+    def invocations(self, name: str | None = None, limit: int = 50) -> list[InvocationResult]:
+        self.flush()
+        self._apply_retention(self._conn())
+        sql = "SELECT record, payload, logs FROM invocations"
+        args: tuple = ()
+        if name is not None:
+            sql += " WHERE function = ?"
+            args = (name,)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        rows = self._conn().execute(sql, args + (limit,)).fetchall()
+        return [_result_from_row(*row) for row in rows]
+
+    def get_invocation(self, request_id: str) -> InvocationResult | None:
+        self.flush()
+        row = self._conn().execute("SELECT record, payload, logs FROM invocations WHERE "
+                                   "request_id = ?", (request_id,)).fetchone()
+        return _result_from_row(*row) if row else None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._pending_lock:
+            self._stopping = True
+            self._pending_lock.notify_all()
+        self._writer.join(timeout=30)
+
+
+def _result_from_row(record: str, payload: bytes | None, logs: str) -> InvocationResult:
+    data = json.loads(record)
+    result = InvocationResult(**data, logs=logs)
+    if payload is not None and result.error is None:
+        if result.content_type == "application/json":
+            result.payload = json.loads(payload)
+        else:
+            result.payload = bytes(payload)
+        result.raw_payload = bytes(payload)
+    return result
