@@ -65,7 +65,8 @@ def billed_ms(duration_ms: float, init_duration_ms: float | None) -> int:
 
 
 def report_line(request_id: str, duration_ms: float, billed: int, memory_mb: int, max_used_mb: int,
-                init_duration_ms: float | None, status: str, error_type: str | None) -> str:
+                init_duration_ms: float | None, status: str, error_type: str | None,
+                init_failed: bool = False) -> str:
     fields = [f"REPORT RequestId: {request_id}", f"Duration: {duration_ms:.2f} ms",
               f"Billed Duration: {billed} ms", f"Memory Size: {memory_mb} MB",
               f"Max Memory Used: {max_used_mb} MB"]
@@ -73,6 +74,6 @@ def report_line(request_id: str, duration_ms: float, billed: int, memory_mb: int
         fields.append(f"Init Duration: {init_duration_ms:.2f} ms")
     if status == "timeout":
         fields.append("Status: timeout")
-    elif status in ("oom", "crash"):
+    elif status in ("oom", "crash") or init_failed:
         fields += ["Status: error", f"Error Type: {error_type}"]
     return "\t".join(fields)

@@ -250,7 +250,8 @@ class Platform:
         max_used = max(1, reply.max_memory_mb)
         emit(f"END RequestId: {request_id}\n")
         emit(report_line(request_id, reply.duration_ms, billed, config.memory, max_used, init_ms,
-                         reply.status, reply.error and reply.error.get("errorType")) + "\n")
+                         reply.status, reply.error and reply.error.get("errorType"),
+                         init_failed=lease.init is not None and not lease.init.ok) + "\n")
         result = InvocationResult(
             request_id=request_id, function_name=config.name, error=reply.error, logs=log.text(),
             cold=lease.cold, duration_ms=round(reply.duration_ms, 3), billed_duration_ms=billed,

@@ -1,0 +1,67 @@
+"""State survives a kernel restart: a new Platform on the same home sees everything."""
+from conftest import src
+from nblambda import Platform
+
+
+def test_functions_and_history_survive_a_restart(tmp_path):
+    home = tmp_path / "home"
+    with Platform(home) as p:
+        p.deploy("adder", src("""
+            def handler(event, context):
+                print("adding", event)
+                return event["a"] + event["b"]
+        """), memory=256, timeout=5, environment={"MODE": "test"})
+        ok = p.invoke("adder", {"a": 1, "b": 2})
+        bad = p.invoke("adder", {"a": 1})
+    with Platform(home) as p2:
+        [fn] = p2.list_functions()
+        assert (fn.name, fn.memory, fn.timeout, fn.environment) == ("adder", 256, 5, {"MODE": "test"})
+        assert fn.code_hash == p2.get_function("adder").code_hash
+        history = p2.invocations("adder")
+        assert [r.request_id for r in history] == [bad.request_id, ok.request_id]
+        assert history[1].payload == 3 and history[1].status == "success"
+        assert history[1].logs == ok.logs and "adding {'a': 1, 'b': 2}" in history[1].logs
+        assert history[1].cold is True and history[1].init_duration_ms == ok.init_duration_ms
+        assert history[1].max_memory_used_mb == ok.max_memory_used_mb
+        assert history[0].error_type == "KeyError" and history[0].payload is None
+        assert history[0].error == bad.error
+        again = p2.invoke("adder", {"a": 40, "b": 2})
+        assert again.payload == 42 and again.cold
+        assert len(p2.invocations("adder")) == 3
+
+
+def test_code_folder_is_recreated_if_missing(tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    with Platform(home) as p:
+        fn = p.deploy("f", "def handler(e, c):\n    return 'here'\n")
+    shutil.rmtree(home / "code")
+    with Platform(home) as p2:
+        assert p2.invoke("f").payload == "here"
+
+
+def test_history_is_bounded_by_retention(tmp_path):
+    with Platform(tmp_path / "home", retention=5) as p:
+        p.deploy("f", "def handler(e, c):\n    return e\n")
+        ids = [p.invoke("f", i).request_id for i in range(12)]
+        history = p.invocations("f", limit=100)
+        assert [r.request_id for r in history] == ids[::-1][:5]
+
+
+def test_binary_results_round_trip_through_the_store(tmp_path):
+    with Platform(tmp_path / "home") as p:
+        p.deploy("b", "def handler(e, c):\n    return b'\\x00\\x01'\n")
+        p.invoke("b")
+    with Platform(tmp_path / "home") as p2:
+        assert p2.invocations("b")[0].payload == b"\x00\x01"
+
+
+def test_delete_removes_function_and_history(tmp_path):
+    with Platform(tmp_path / "home") as p:
+        p.deploy("gone", "def handler(e, c):\n    return 1\n")
+        p.invoke("gone")
+        p.delete_function("gone")
+    with Platform(tmp_path / "home") as p2:
+        assert p2.list_functions() == []
+        assert p2.invocations() == []

@@ -1,0 +1,85 @@
+"""Bad input gets a clear error in Lambda's shape, never a hang."""
+import pytest
+
+from nblambda import (InvalidParameterValueException, RequestTooLargeException,
+                      ResourceNotFoundException)
+
+CODE = "def handler(e, c):\n    return e\n"
+
+
+@pytest.mark.parametrize("name", ["", "has space", "a" * 65, "slash/name", "dot.name", None, 5])
+def test_invalid_function_names(platform, name):
+    with pytest.raises(InvalidParameterValueException, match="functionName"):
+        platform.deploy(name, CODE)
+
+
+@pytest.mark.parametrize("memory", [64, 127, 10241, 128.5, "256", True])
+def test_memory_out_of_range(platform, memory):
+    with pytest.raises(InvalidParameterValueException, match="memorySize"):
+        platform.deploy("f", CODE, memory=memory)
+
+
+@pytest.mark.parametrize("timeout", [0, 901, 2.5, -1])
+def test_timeout_out_of_range(platform, timeout):
+    with pytest.raises(InvalidParameterValueException, match="timeout"):
+        platform.deploy("f", CODE, timeout=timeout)
+
+
+def test_limits_are_inclusive(platform):
+    fn = platform.deploy("f", CODE, memory=10240, timeout=900)
+    assert (fn.memory, fn.timeout) == (10240, 900)
+    assert platform.deploy("g", CODE, memory=128, timeout=1).memory == 128
+
+
+def test_environment_over_4kb(platform):
+    with pytest.raises(InvalidParameterValueException, match="exceeded the 4KB limit"):
+        platform.deploy("f", CODE, environment={"BIG": "x" * 4100})
+    platform.deploy("f", CODE, environment={"FITS": "x" * 4000})
+
+
+def test_reserved_environment_keys(platform):
+    with pytest.raises(InvalidParameterValueException, match="Reserved keys used in this request: AWS_REGION"):
+        platform.deploy("f", CODE, environment={"AWS_REGION": "eu-west-1"})
+
+
+def test_payload_over_6mb(platform):
+    platform.deploy("f", CODE)
+    with pytest.raises(RequestTooLargeException) as err:
+        platform.invoke("f", "x" * (6 * 1024 * 1024))
+    assert err.value.code == "RequestTooLargeException" and err.value.status == 413
+
+
+def test_unknown_function(platform):
+    with pytest.raises(ResourceNotFoundException, match="function:nope") as err:
+        platform.invoke("nope")
+    assert err.value.status == 404
+    with pytest.raises(ResourceNotFoundException):
+        platform.delete_function("nope")
+
+
+def test_event_that_is_not_json(platform):
+    platform.deploy("f", CODE)
+    with pytest.raises(InvalidParameterValueException, match="not JSON-serializable"):
+        platform.invoke("f", {1, 2})
+
+
+def test_unknown_backend(platform):
+    with pytest.raises(InvalidParameterValueException, match="backend"):
+        platform.deploy("f", CODE, backend="lambda-in-the-cloud")
+
+
+def test_closed_platform_refuses_work(tmp_path):
+    from nblambda import LambdaError, Platform
+
+    p = Platform(tmp_path / "h")
+    p.close()
+    with pytest.raises(LambdaError, match="closed"):
+        p.deploy("f", CODE)
+
+
+def test_environment_key_pattern_is_aws_s(platform):
+    # AWS's pattern [a-zA-Z]([a-zA-Z0-9_])+ needs two characters at least
+    with pytest.raises(InvalidParameterValueException, match="must match"):
+        platform.deploy("f", CODE, environment={"K": "1"})
+    with pytest.raises(InvalidParameterValueException, match="must match"):
+        platform.deploy("f", CODE, environment={"1KEY": "1"})
