@@ -1,0 +1,40 @@
+"""The ``nblambda`` command, run as a user would run it."""
+import json
+import subprocess
+import sys
+
+
+def nbl(home, *args, input=None):
+    return subprocess.run([sys.executable, "-m", "nblambda.cli", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_deploy_invoke_logs_describe_delete(tmp_path):
+    home = tmp_path / "home"
+    code = tmp_path / "fn.py"
+    code.write_text("def handler(event, context):\n    print('got', event)\n    return {'twice': event['n'] * 2}\n")
+    assert nbl(home, "deploy", "double", str(code), "--memory", "256", "--env", "MODE=cli").returncode == 0
+    r = nbl(home, "invoke", "double", "--payload", '{"n": 21}')
+    assert r.returncode == 0 and json.loads(r.stdout) == {"twice": 42}
+    event = tmp_path / "event.json"
+    event.write_text('{"n": 1}')
+    assert json.loads(nbl(home, "invoke", "double", "--payload", f"@{event}").stdout) == {"twice": 2}
+    assert "double\tpython" in nbl(home, "list").stdout
+    logs = nbl(home, "logs", "double").stdout
+    assert logs.count("START RequestId") == 2 and "got {'n': 21}" in logs
+    described = json.loads(nbl(home, "describe", "double").stdout)
+    assert described["memory"] == 256 and described["environment"] == {"MODE": "cli"}
+    assert nbl(home, "delete", "double").returncode == 0
+    assert nbl(home, "list").stdout == ""
+
+
+def test_errors_have_exit_codes_and_messages(tmp_path):
+    home = tmp_path / "home"
+    missing = nbl(home, "invoke", "nope")
+    assert missing.returncode == 2 and "ResourceNotFoundException" in missing.stderr
+    code = tmp_path / "fn.py"
+    code.write_text("def handler(event, context):\n    raise ValueError('bad')\n")
+    nbl(home, "deploy", "bad", str(code))
+    failed = nbl(home, "invoke", "bad")
+    assert failed.returncode == 1 and json.loads(failed.stdout)["errorType"] == "ValueError"
+    assert nbl(home, "deploy", "x", str(code), "--memory", "64").returncode == 2
