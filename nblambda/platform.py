@@ -78,8 +78,10 @@ class Platform:
                                         name="nblambda-reaper", daemon=True)
         self._reaper.start()
         _live.add(self)
+        self._prestarter: threading.Thread | None = None
         if backend == "process":  # fork server up before the first deploy: cold starts stay cheap
-            threading.Thread(target=self._prestart, daemon=True).start()
+            self._prestarter = threading.Thread(target=self._prestart, daemon=True)
+            self._prestarter.start()
 
     # -- backends -----------------------------------------------------------------------------
     def _make_backend(self, name: str):
@@ -98,7 +100,8 @@ class Platform:
 
     def _prestart(self) -> None:
         try:
-            self.backend("process").prestart()
+            if not self._closed:
+                self.backend("process").prestart()
         except Exception:
             pass  # reported on first use, with the cause
 
@@ -279,6 +282,10 @@ class Platform:
 
             raise PlatformClosedError("This Platform is closed; create a new one")
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def stats(self) -> dict:
         return self.pool.stats()
 
@@ -288,6 +295,8 @@ class Platform:
             return
         self._closed = True
         self._stop.set()
+        if self._prestarter is not None:
+            self._prestarter.join()
         self.pool.close()
         for backend in self._backends.created():
             try:

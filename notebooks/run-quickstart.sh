@@ -17,8 +17,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 echo "[quickstart] installing nblambda[examples] into .venv"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[examples]"
+log="$(mktemp -t nblambda-pip-XXXXXX.log)"
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[examples]"; } >"$log" 2>&1; then
+    cat "$log" >&2; echo "pip install failed (log above)" >&2; exit 1
+fi
+rm -f "$log"
 
 export NBLAMBDA_HOME="${NBLAMBDA_HOME:-$(mktemp -d -t nblambda-quickstart-XXXXXX)}"
 exec .venv/bin/python -m nblambda.notebook_runner notebooks/01-quickstart.ipynb \

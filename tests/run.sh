@@ -18,8 +18,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 echo "[tests] installing nblambda[test] into .venv"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+log="$(mktemp -t nblambda-pip-XXXXXX.log)"
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[test]"; } >"$log" 2>&1; then
+    cat "$log" >&2; echo "pip install failed (log above)" >&2; exit 1
+fi
+rm -f "$log"
 
 echo "[tests] running the suite"
 exec .venv/bin/python -m pytest "$@"

@@ -28,9 +28,12 @@ class ForkServer:
         self._exit_cond = threading.Condition()
         self._next_id = 0
         self._ready = Future()
+        self._closed = False
 
     def start(self) -> None:
         with self._lock:
+            if self._closed:
+                raise ForkServerError("the sandbox fork server was closed")
             if self._proc is not None:
                 return
             host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -111,6 +114,7 @@ class ForkServer:
         with self._lock:
             proc, ctrl = self._proc, self._ctrl
             self._proc = None
+            self._closed = True
         if proc is None:
             return
         try:
