@@ -36,10 +36,17 @@ class FunctionConfig:
     runtime: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    requirements: list[str] = field(default_factory=list)  # pip requirement lines
+    image: str = ""  # docker backend: the image ("" = the default one)
+    network: str = ""  # docker backend: a network name, "none" to isolate ("" = default)
 
     @property
     def arn(self) -> str:
         return function_arn(self.name)
+
+    @property
+    def version_arn(self) -> str:
+        return function_arn(self.name, self.version)
 
     @property
     def module(self) -> str:
@@ -49,7 +56,13 @@ class FunctionConfig:
     def sandbox_key(self) -> tuple:
         """What makes two sandboxes interchangeable: same code, same configuration."""
         return (self.name, self.version, self.code_hash, self.handler, self.memory, self.timeout,
-                tuple(sorted(self.environment.items())), self.backend)
+                tuple(sorted(self.environment.items())), self.backend, tuple(self.requirements),
+                self.image, self.network)
+
+    @property
+    def code_sha256(self) -> str:
+        """What AWS's CodeSha256 means: a digest of the deployment package (here, source + handler)."""
+        return self.code_hash
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +74,25 @@ class FunctionConfig:
     def __repr__(self) -> str:
         return (f"<Function {self.name} {self.handler} memory={self.memory}MB timeout={self.timeout}s "
                 f"backend={self.backend} code={self.code_hash[:12]}>")
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A name for a published version, optionally routing a share of traffic to a second one."""
+
+    function_name: str
+    name: str
+    function_version: str
+    description: str = ""
+    routing: dict[str, float] = field(default_factory=dict)  # {version: weight 0..1}
+    revision_id: str = ""
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.function_name, self.name)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass

@@ -5,22 +5,21 @@ Embedded in the kernel by default (see ``nblambda.jupyter``); the same object ca
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import os
 import threading
 import time
-import uuid
 import weakref
 from pathlib import Path
 from typing import Any, Callable
 
 from . import validation
-from .errors import InvalidParameterValueException, ResourceNotFoundException
-from .logs import DEFAULT_LOG_LIMIT, BoundedLog, billed_ms, iso_now, report_line
-from .models import DEFAULT_MODULE, FunctionConfig, InvocationResult, function_arn
-from .sandbox.base import Reply
-from .sandbox.environment import init_message
+from .concurrency import ConcurrencyLimits
+from .errors import InvalidParameterValueException, LambdaError
+from .invoker import Invoker
+from .logs import DEFAULT_LOG_LIMIT
+from .models import Alias, FunctionConfig, InvocationResult
+from .registry import LATEST, Registry, parse_function_ref
 from .sandbox.pool import Pool
 from .store import Store
 
@@ -46,7 +45,8 @@ class Platform:
     ``keep_alive``: seconds an idle sandbox stays warm (Lambda keeps them for minutes; default 600).
     ``memory_budget_mb``: the sum of configured memory the pool may hold (default: half the RAM).
     ``retention``: invocations kept per function in the history. ``clock``: monotonic seconds,
-    injectable so keep-alive can be tested without waiting.
+    injectable so keep-alive can be tested without waiting. ``concurrency_limit``: the account's
+    concurrent executions (Lambda's default quota is 1000).
     """
 
     def __init__(self, home: str | Path | None = None, *, backend: str = "process",
@@ -54,7 +54,7 @@ class Platform:
                  retention: int = 1000, log_limit: int = DEFAULT_LOG_LIMIT,
                  memory_enforcement: str = "auto", python: str | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 reap_interval: float | None = None) -> None:
+                 reap_interval: float | None = None, concurrency_limit: int = 1000) -> None:
         if backend not in BACKENDS:
             raise InvalidParameterValueException(f"Unknown backend {backend!r}: use one of {BACKENDS}")
         self.home = Path(home) if home is not None else default_home()
@@ -68,8 +68,12 @@ class Platform:
         self._backends: dict[str, Any] = _LazyBackends(self)
         self.pool = Pool(self._backends, keep_alive_s=keep_alive,
                          memory_budget_mb=memory_budget_mb or _default_budget_mb(), clock=clock)
-        self._functions: dict[str, FunctionConfig] = {}
-        self._init_messages: dict[tuple, dict] = {}
+        self.registry = Registry(self.store, self.home / "code")
+        self.limits = ConcurrencyLimits(concurrency_limit)
+        self.layers = None
+        self.invoker = Invoker(self.pool, self._backends, self.store, self.limits,
+                               self.home / "code", log_limit, layers=self.layers)
+        self._load_settings()
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
@@ -108,72 +112,103 @@ class Platform:
     # -- functions ----------------------------------------------------------------------------
     def deploy(self, name: str, source: str, handler: str = "handler", *, memory: int = 128,
                timeout: int = 3, environment: dict[str, str] | None = None,
-               backend: str | None = None, description: str = "") -> FunctionConfig:
-        """Create or update function ``name`` from Python ``source`` (a notebook cell)."""
+               backend: str | None = None, description: str = "",
+               requirements: list[str] | str | None = None, image: str = "",
+               network: str = "", publish: bool = False) -> FunctionConfig:
+        """Create or update function ``name`` ($LATEST) from Python ``source`` (a notebook cell).
+        ``publish=True`` also publishes it as a new version and returns that version."""
         self._check_open()
-        validation.check_name(name)
-        validation.check_memory(memory)
-        validation.check_timeout(timeout)
-        validation.check_handler(handler)
-        environment = validation.check_environment(environment)
         backend = backend or self.default_backend
         if backend not in BACKENDS:
             raise InvalidParameterValueException(f"Unknown backend {backend!r}: use one of {BACKENDS}")
-        if not isinstance(source, str):
-            raise InvalidParameterValueException("Function source must be a string of Python code")
-        if "." not in handler:
-            handler = f"{DEFAULT_MODULE}.{handler}"
-        module = handler.rsplit(".", 1)[0]
-        code_hash = hashlib.sha256(f"{module}\0{source}".encode()).hexdigest()
-        self._write_code(code_hash, module, source)
-        now = time.time()
-        with self._lock:
-            previous = self._functions.get(name) or self.store.load_function(name)
-            py = self.backend(backend).python_version() if backend == "process" else (3, 11)
-            config = FunctionConfig(
-                name=name, source=source, handler=handler, memory=memory, timeout=timeout,
-                environment=environment, backend=backend, code_hash=code_hash,
-                description=description, runtime="python%d.%d" % py,
-                created_at=previous.created_at if previous else now, updated_at=now)
-            self.store.save_function(config)
-            self._functions[name] = config
-        self.pool.retire(name, keep_key=config.sandbox_key)
-        return config
+        if isinstance(requirements, str):
+            requirements = requirements.split()
+        requirements = [r.strip() for r in (requirements or []) if r.strip()]
+        runtime = "python%d.%d" % self.backend(backend).python_version()
+        if requirements:
+            if self.layers is None:
+                raise InvalidParameterValueException("Dependencies need the layers support")
+            self.layers.ensure(requirements, self.backend(backend).python_version())
+        config = self.registry.put(name, source, handler, memory=memory, timeout=timeout,
+                                   environment=environment, backend=backend,
+                                   description=description, runtime=runtime,
+                                   requirements=requirements, image=image, network=network)
+        self.pool.retire(name, version=LATEST, keep_key=config.sandbox_key)
+        return self.publish_version(name) if publish else config
 
-    def _write_code(self, code_hash: str, module: str, source: str) -> Path:
-        folder = self.home / "code" / code_hash
-        target = folder / (module.replace(".", "/") + ".py")
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(source, encoding="utf-8")
-            os.replace(tmp, target)
-        return folder
-
-    def get_function(self, name: str) -> FunctionConfig:
-        config = self._functions.get(name)
-        if config is None:
-            config = self.store.load_function(name) if isinstance(name, str) else None
-            if config is None:
-                raise ResourceNotFoundException(
-                    f"Function not found: {function_arn(str(name))}")
-            self._write_code(config.code_hash, config.module, config.source)
-            self._functions[name] = config
-        return config
+    def get_function(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        """The configuration ``name`` (or ``name:qualifier``, or an ARN) resolves to."""
+        fn_name, qualifier = parse_function_ref(name, qualifier)
+        if qualifier is None or qualifier == LATEST or qualifier.isdigit():
+            return self.registry.version(fn_name, qualifier or LATEST)
+        return self.registry.version(fn_name, self.registry.get_alias(fn_name, qualifier).function_version)
 
     def list_functions(self) -> list[FunctionConfig]:
-        return self.store.list_functions()
+        return self.registry.list()
 
-    def delete_function(self, name: str) -> None:
-        self.get_function(name)
-        self.store.delete_function(name)
-        self._functions.pop(name, None)
-        self.pool.retire(name)
+    def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        fn_name, qualifier = parse_function_ref(name, qualifier)
+        self.registry.delete(fn_name, qualifier)
+        self.limits.set_reserved(fn_name, None) if qualifier is None else None
+        self.pool.retire(fn_name, version=qualifier)
 
+    # -- versions and aliases -------------------------------------------------------------------
+    def publish_version(self, name: str, description: str = "") -> FunctionConfig:
+        """Freeze $LATEST's code and configuration as the next version (1, 2, ...)."""
+        return self.registry.publish(name, description)
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        return self.registry.list_versions(name)
+
+    def create_alias(self, name: str, alias: str, version: str, description: str = "",
+                     routing: dict[str, float] | None = None) -> Alias:
+        return self.registry.create_alias(name, alias, str(version), description, routing)
+
+    def get_alias(self, name: str, alias: str) -> Alias:
+        return self.registry.get_alias(name, alias)
+
+    def update_alias(self, name: str, alias: str, version: str | None = None,
+                     description: str | None = None,
+                     routing: dict[str, float] | None = None) -> Alias:
+        return self.registry.update_alias(name, alias, version, description, routing)
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        return self.registry.list_aliases(name)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.registry.delete_alias(name, alias)
+
+    # -- concurrency ------------------------------------------------------------------------------
+    def put_function_concurrency(self, name: str, reserved: int) -> int:
+        """Reserve concurrency for ``name`` (at most this many at once; 0 disables it)."""
+        self.registry.latest(name)
+        self.limits.set_reserved(name, reserved)
+        self.store.set_setting(name, "reserved_concurrency", reserved)
+        return reserved
+
+    def get_function_concurrency(self, name: str) -> int | None:
+        self.registry.latest(name)
+        return self.limits.reserved(name)
+
+    def delete_function_concurrency(self, name: str) -> None:
+        self.registry.latest(name)
+        self.limits.set_reserved(name, None)
+        self.store.set_setting(name, "reserved_concurrency", None)
+
+    def _load_settings(self) -> None:
+        for fn in self.registry.list():
+            reserved = self.store.get_setting(fn.name, "reserved_concurrency")
+            if reserved is not None:
+                try:
+                    self.limits.set_reserved(fn.name, reserved)
+                except LambdaError:
+                    pass  # the account limit shrank since; the function runs unreserved
+
+    # -- history --------------------------------------------------------------------------------
     def invocations(self, name: str | None = None, limit: int = 50) -> list[InvocationResult]:
         """Recent invocations, newest first, from the store (they survive a kernel restart)."""
         if name is not None:
-            self.get_function(name)
+            self.registry.latest(name)
         return self.store.invocations(name, limit)
 
     def logs(self, name: str, limit: int = 10) -> str:
@@ -182,91 +217,27 @@ class Platform:
 
     # -- invocation ---------------------------------------------------------------------------
     def invoke(self, name: str, event: Any = None, *, payload: bytes | str | None = None,
-               client_context: dict | None = None, identity: dict | None = None,
+               qualifier: str | None = None, client_context: dict | None = None,
+               identity: dict | None = None,
                on_log: Callable[[str], None] | None = None) -> InvocationResult:
         """Run ``name`` synchronously (RequestResponse) with ``event`` (any JSON value), or with
-        ``payload`` (raw JSON bytes, passed on as the caller sent them)."""
+        ``payload`` (raw JSON bytes, passed on as the caller sent them). ``name`` may carry a
+        qualifier (``name:2``, ``name:prod``) or be an ARN."""
         self._check_open()
-        config = self.get_function(name)
+        config, qualifier = self.registry.resolve(name, qualifier)
+        body = self._body(event, payload)
+        validation.check_payload(body)
+        return self.invoker.run(config, body, qualifier=qualifier, client_context=client_context,
+                                identity=identity, on_log=on_log)
+
+    @staticmethod
+    def _body(event: Any, payload: bytes | str | None) -> bytes:
         if payload is None:
             try:
-                body = json.dumps(event).encode()
+                return json.dumps(event).encode()
             except (TypeError, ValueError) as exc:
                 raise InvalidParameterValueException(f"The event is not JSON-serializable: {exc}")
-        else:
-            body = payload.encode() if isinstance(payload, str) else bytes(payload)
-        validation.check_payload(body)
-        return self._run(config, body, client_context, identity, on_log)
-
-    def _init_message(self, config: FunctionConfig) -> dict:
-        cached = self._init_messages.get(config.sandbox_key)
-        if cached is None:
-            backend = self.backend(config.backend)
-            code_dir = str(self.home / "code" / config.code_hash)
-            cached = init_message(config, task_root=backend.task_root(code_dir),
-                                  runtime_dir=backend.runtime_dir(),
-                                  python_version=backend.python_version())
-            self._init_messages[config.sandbox_key] = cached
-        message = dict(cached)
-        # a fresh log stream per sandbox, as Lambda names one per execution environment
-        from .sandbox.environment import log_stream_name
-
-        message["env"] = dict(cached["env"], AWS_LAMBDA_LOG_STREAM_NAME=log_stream_name(config.version))
-        return message
-
-    def _run(self, config: FunctionConfig, body: bytes, client_context: dict | None,
-             identity: dict | None, on_log: Callable[[str], None] | None) -> InvocationResult:
-        request_id = str(uuid.uuid4())
-        started_at = time.time()
-        log = BoundedLog(self.log_limit)
-
-        def emit(text: str) -> None:
-            log.append(text)
-            if on_log is not None:
-                on_log(text)
-
-        lease = self.pool.acquire(config.sandbox_key, config.name, config.memory, config.backend,
-                                  lambda: self._init_message(config), request_id, on_log=emit)
-        reply: Reply | None = None
-        try:
-            init = lease.init
-            emit(f"START RequestId: {request_id} Version: {config.version}\n")
-            if init is not None and not init.ok:
-                reply = Reply(init.status, error=init.error, max_memory_mb=lease.sandbox.max_memory_mb)
-            else:
-                reply = lease.sandbox.invoke(request_id, body, config.timeout,
-                                             arn=function_arn(config.name),
-                                             client_context=client_context, identity=identity,
-                                             on_log=emit)
-        finally:
-            self.pool.release(lease, reusable=reply is not None and reply.reusable)
-        if reply.status == "success" and len(reply.body) > validation.MAX_RESPONSE:
-            reply = Reply("error", error={
-                "errorMessage": "Response payload size exceeded maximum allowed payload size "
-                                f"({validation.MAX_RESPONSE} bytes).",
-                "errorType": "Function.ResponseSizeTooLarge"}, duration_ms=reply.duration_ms,
-                max_memory_mb=reply.max_memory_mb)
-        if reply.status == "timeout":
-            emit(f"{iso_now()} {request_id} Task timed out after {config.timeout:.2f} seconds\n")
-        init_ms = lease.init.duration_ms if lease.init is not None else None
-        billed = billed_ms(reply.duration_ms, init_ms)
-        max_used = max(1, reply.max_memory_mb)
-        emit(f"END RequestId: {request_id}\n")
-        emit(report_line(request_id, reply.duration_ms, billed, config.memory, max_used, init_ms,
-                         reply.status, reply.error and reply.error.get("errorType"),
-                         init_failed=lease.init is not None and not lease.init.ok) + "\n")
-        result = InvocationResult(
-            request_id=request_id, function_name=config.name, error=reply.error, logs=log.text(),
-            cold=lease.cold, duration_ms=round(reply.duration_ms, 3), billed_duration_ms=billed,
-            init_duration_ms=round(init_ms, 3) if init_ms is not None else None,
-            max_memory_used_mb=max_used, memory_size_mb=config.memory, status=reply.status,
-            version=config.version, started_at=started_at, content_type=reply.content_type)
-        if reply.status == "success":
-            result.raw_payload = reply.body
-            result.payload = (json.loads(reply.body) if reply.content_type == "application/json"
-                              else reply.body)
-        self.store.record_invocation(result)
-        return result
+        return payload.encode() if isinstance(payload, str) else bytes(payload)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _reap_loop(self, interval: float) -> None:

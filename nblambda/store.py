@@ -35,6 +35,24 @@ CREATE TABLE IF NOT EXISTS invocations (
     logs TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, seq);
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (name, alias)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, key)
+);
 """
 
 
@@ -85,8 +103,64 @@ class Store:
         self.flush()
         with self._conn() as conn:
             cur = conn.execute("DELETE FROM functions WHERE name = ?", (name,))
-            conn.execute("DELETE FROM invocations WHERE function = ?", (name,))
+            for table, column in (("invocations", "function"), ("versions", "name"),
+                                  ("aliases", "name"), ("settings", "name")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return cur.rowcount > 0
+
+    # -- versions, aliases, per-function settings ------------------------------------------------
+    def save_version(self, config: FunctionConfig) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT INTO versions (name, version, config) VALUES (?, ?, ?)",
+                         (config.name, int(config.version), json.dumps(config.to_dict())))
+
+    def load_version(self, name: str, version: int) -> FunctionConfig | None:
+        row = self._conn().execute("SELECT config FROM versions WHERE name = ? AND version = ?",
+                                   (name, version)).fetchone()
+        return FunctionConfig.from_dict(json.loads(row[0])) if row else None
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        rows = self._conn().execute("SELECT config FROM versions WHERE name = ? ORDER BY version",
+                                    (name,)).fetchall()
+        return [FunctionConfig.from_dict(json.loads(r[0])) for r in rows]
+
+    def delete_version(self, name: str, version: int) -> bool:
+        with self._conn() as conn:
+            return conn.execute("DELETE FROM versions WHERE name = ? AND version = ?",
+                                (name, version)).rowcount > 0
+
+    def save_alias(self, name: str, alias: str, data: dict) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT OR REPLACE INTO aliases (name, alias, data) VALUES (?, ?, ?)",
+                         (name, alias, json.dumps(data)))
+
+    def load_alias(self, name: str, alias: str) -> dict | None:
+        row = self._conn().execute("SELECT data FROM aliases WHERE name = ? AND alias = ?",
+                                   (name, alias)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_aliases(self, name: str) -> list[dict]:
+        rows = self._conn().execute("SELECT data FROM aliases WHERE name = ? ORDER BY alias",
+                                    (name,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def delete_alias(self, name: str, alias: str) -> bool:
+        with self._conn() as conn:
+            return conn.execute("DELETE FROM aliases WHERE name = ? AND alias = ?",
+                                (name, alias)).rowcount > 0
+
+    def set_setting(self, name: str, key: str, value) -> None:
+        with self._conn() as conn:
+            if value is None:
+                conn.execute("DELETE FROM settings WHERE name = ? AND key = ?", (name, key))
+            else:
+                conn.execute("INSERT OR REPLACE INTO settings (name, key, value) VALUES (?, ?, ?)",
+                             (name, key, json.dumps(value)))
+
+    def get_setting(self, name: str, key: str, default=None):
+        row = self._conn().execute("SELECT value FROM settings WHERE name = ? AND key = ?",
+                                   (name, key)).fetchone()
+        return json.loads(row[0]) if row else default
 
     # -- invocations --------------------------------------------------------------------------
     def record_invocation(self, result: InvocationResult) -> None:

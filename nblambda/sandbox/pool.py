@@ -67,7 +67,7 @@ class Pool:
     # -- leases --------------------------------------------------------------------------------
     def acquire(self, key: tuple, name: str, memory_mb: int, backend: str,
                 init_message: Callable[[], dict], request_id: str = "",
-                on_log=None) -> Lease:
+                on_log=None, spec=None) -> Lease:
         """A warm sandbox for ``key`` if one is idle, else a new one (initialised: a cold start)."""
         if memory_mb > self.memory_budget_mb:
             raise TooManyRequestsException(
@@ -84,7 +84,7 @@ class Pool:
             return lease
         started = time.monotonic()
         try:
-            sandbox = self.backends[backend].start(memory_mb)
+            sandbox = self.backends[backend].start(memory_mb, spec)
         except Exception:
             with self._cond:
                 self._reserved_mb -= memory_mb
@@ -146,18 +146,23 @@ class Pool:
         if not keep:
             self._destroy(lease.sandbox)
 
-    def retire(self, name: str, keep_key: tuple | None = None) -> int:
-        """Stop using ``name``'s sandboxes (other than ``keep_key``'s): idle ones now, busy ones
-        when their invocation ends. Called on redeploy and delete."""
+    def retire(self, name: str, version: str | None = None, keep_key: tuple | None = None) -> int:
+        """Stop using ``name``'s sandboxes (of ``version`` only, if given; other than
+        ``keep_key``'s): idle ones now, busy ones when their invocation ends. Called on redeploy
+        and delete."""
+        def doomed(lease: Lease) -> bool:
+            return (lease.name == name and lease.key != keep_key
+                    and (version is None or lease.key[1] == version))
+
         victims = []
         with self._cond:
             for sid, (lease, _) in list(self._idle.items()):
-                if lease.name == name and lease.key != keep_key:
+                if doomed(lease):
                     del self._idle[sid]
                     self._reserved_mb -= lease.memory_mb
                     victims.append(lease)
             for sid, lease in self._busy.items():
-                if lease.name == name and lease.key != keep_key:
+                if doomed(lease):
                     self._retired.add(sid)
             self.counters["retired"] += len(victims)
             self._cond.notify_all()

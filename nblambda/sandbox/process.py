@@ -80,6 +80,7 @@ class ProcessBackend:
             raise ValueError(f"unknown memory_enforcement {memory_enforcement!r}")
         self._ids = 0
         self._lock = threading.Lock()
+        self._python_version: tuple[int, int] | None = None
 
     @property
     def memory_enforcement(self) -> str:
@@ -88,22 +89,30 @@ class ProcessBackend:
     def prestart(self) -> None:
         self.forkserver.start()
 
-    def task_root(self, code_dir: str) -> str:
-        return code_dir
+    def task_root(self, spec) -> str:
+        return spec.code_dir
+
+    def layer_paths(self, spec) -> list[str]:
+        """Dependency layers go on sys.path after the task root, as Lambda's /opt/python."""
+        return [spec.layer_dir] if spec.layer_dir else []
 
     def runtime_dir(self) -> str:
         return RUNTIME_DIR
 
     def python_version(self) -> tuple[int, int]:
-        if self.python == sys.executable:
-            return sys.version_info[:2]
-        import subprocess
+        if self._python_version is None:
+            if self.python == sys.executable:
+                self._python_version = sys.version_info[:2]
+            else:
+                import subprocess
 
-        out = subprocess.check_output([self.python, "-c", "import sys;print(*sys.version_info[:2])"])
-        major, minor = out.split()
-        return int(major), int(minor)
+                out = subprocess.check_output(
+                    [self.python, "-c", "import sys;print(*sys.version_info[:2])"])
+                major, minor = out.split()
+                self._python_version = (int(major), int(minor))
+        return self._python_version
 
-    def start(self, memory_mb: int) -> ProcessSandbox:
+    def start(self, memory_mb: int, spec=None) -> ProcessSandbox:
         with self._lock:
             self._ids += 1
             sandbox_id = f"p{os.getpid()}-{self._ids}"
