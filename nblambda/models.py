@@ -110,7 +110,7 @@ class InvocationResult:
     init_duration_ms: float | None = None
     max_memory_used_mb: int = 0
     memory_size_mb: int = 128
-    status: str = "success"  # success | error | timeout | oom | crash
+    status: str = "success"  # success | error | timeout | oom | crash | queued | dryrun
     version: str = "$LATEST"
     started_at: float = field(default_factory=time.time)
     content_type: str = "application/json"
@@ -119,6 +119,11 @@ class InvocationResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def status_code(self) -> int:
+        """The Invoke API's status: 202 for a queued Event, 204 for a DryRun, else 200."""
+        return {"queued": 202, "dryrun": 204}.get(self.status, 200)
 
     @property
     def error_type(self) -> str | None:
@@ -150,6 +155,11 @@ class InvocationResult:
         return data
 
     def summary(self) -> str:
+        if self.status == "queued":
+            return (f"{self.function_name} [queued: asynchronous invocation, status 202] "
+                    f"request {self.request_id}")
+        if self.status == "dryrun":
+            return f"{self.function_name} [dry run: the request is valid, status 204]"
         badge = "cold" if self.cold else "warm"
         init = f", init {self.init_duration_ms:.2f} ms" if self.init_duration_ms is not None else ""
         head = (f"{self.function_name} [{self.status}, {badge}] {self.duration_ms:.2f} ms{init}, "
@@ -159,6 +169,8 @@ class InvocationResult:
         return head
 
     def __repr__(self) -> str:
+        if self.status in ("queued", "dryrun"):
+            return self.summary()
         body = self.error if self.error else self.payload
         text = body if isinstance(body, bytes) else json.dumps(body, indent=2, default=str)
         return f"{self.summary()}\n{text}"

@@ -9,16 +9,20 @@ import json
 import os
 import threading
 import time
+import uuid
 import weakref
 from pathlib import Path
 from typing import Any, Callable
 
 from . import validation
 from .concurrency import ConcurrencyLimits
-from .errors import InvalidParameterValueException, LambdaError
+from .dispatcher import Dispatcher, EventInvokeConfig
+from .eventqueue import DeadLetter, EventQueue, QueuedEvent
+from .concurrency import RESERVED_REASON
+from .errors import InvalidParameterValueException, LambdaError, TooManyRequestsException
 from .invoker import Invoker
 from .logs import DEFAULT_LOG_LIMIT
-from .models import Alias, FunctionConfig, InvocationResult
+from .models import Alias, FunctionConfig, InvocationResult, function_arn
 from .registry import LATEST, Registry, parse_function_ref
 from .sandbox.pool import Pool
 from .store import Store
@@ -46,7 +50,9 @@ class Platform:
     ``memory_budget_mb``: the sum of configured memory the pool may hold (default: half the RAM).
     ``retention``: invocations kept per function in the history. ``clock``: monotonic seconds,
     injectable so keep-alive can be tested without waiting. ``concurrency_limit``: the account's
-    concurrent executions (Lambda's default quota is 1000).
+    concurrent executions (Lambda's default quota is 1000). ``async_workers``: asynchronous
+    events run at once. ``retry_delay_factor`` scales Lambda's async retry delays (1 and 2
+    minutes) and throttle backoff; ``wall_clock`` (epoch seconds) drives event ages and delays.
     """
 
     def __init__(self, home: str | Path | None = None, *, backend: str = "process",
@@ -54,7 +60,9 @@ class Platform:
                  retention: int = 1000, log_limit: int = DEFAULT_LOG_LIMIT,
                  memory_enforcement: str = "auto", python: str | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 reap_interval: float | None = None, concurrency_limit: int = 1000) -> None:
+                 reap_interval: float | None = None, concurrency_limit: int = 1000,
+                 async_workers: int = 8, retry_delay_factor: float = 1.0,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         if backend not in BACKENDS:
             raise InvalidParameterValueException(f"Unknown backend {backend!r}: use one of {BACKENDS}")
         self.home = Path(home) if home is not None else default_home()
@@ -73,6 +81,12 @@ class Platform:
         self.layers = None
         self.invoker = Invoker(self.pool, self._backends, self.store, self.limits,
                                self.home / "code", log_limit, layers=self.layers)
+        self.wall_clock = wall_clock
+        self.events = EventQueue(self.store, self.home / "queue")
+        self.dispatcher = Dispatcher(self.events, self._run_event, self.event_invoke_config,
+                                     self._send_to_function, workers=async_workers,
+                                     delay_factor=retry_delay_factor, clock=wall_clock)
+        self.events.on_ingest = self.dispatcher.wake
         self._load_settings()
         self._lock = threading.Lock()
         self._closed = False
@@ -82,6 +96,7 @@ class Platform:
                                         name="nblambda-reaper", daemon=True)
         self._reaper.start()
         _live.add(self)
+        self.dispatcher.start()
         self._prestarter: threading.Thread | None = None
         if backend == "process":  # fork server up before the first deploy: cold starts stay cheap
             self._prestarter = threading.Thread(target=self._prestart, daemon=True)
@@ -149,7 +164,9 @@ class Platform:
     def delete_function(self, name: str, qualifier: str | None = None) -> None:
         fn_name, qualifier = parse_function_ref(name, qualifier)
         self.registry.delete(fn_name, qualifier)
-        self.limits.set_reserved(fn_name, None) if qualifier is None else None
+        if qualifier is None:
+            self.limits.set_reserved(fn_name, None)
+            self.events.drop_function(fn_name)
         self.pool.retire(fn_name, version=qualifier)
 
     # -- versions and aliases -------------------------------------------------------------------
@@ -217,18 +234,127 @@ class Platform:
 
     # -- invocation ---------------------------------------------------------------------------
     def invoke(self, name: str, event: Any = None, *, payload: bytes | str | None = None,
-               qualifier: str | None = None, client_context: dict | None = None,
-               identity: dict | None = None,
+               qualifier: str | None = None, invocation_type: str = "RequestResponse",
+               client_context: dict | None = None, identity: dict | None = None,
                on_log: Callable[[str], None] | None = None) -> InvocationResult:
-        """Run ``name`` synchronously (RequestResponse) with ``event`` (any JSON value), or with
-        ``payload`` (raw JSON bytes, passed on as the caller sent them). ``name`` may carry a
-        qualifier (``name:2``, ``name:prod``) or be an ARN."""
+        """Invoke ``name`` with ``event`` (any JSON value) or ``payload`` (raw JSON bytes, passed
+        on as sent). ``name`` may carry a qualifier (``name:2``, ``name:prod``) or be an ARN.
+
+        ``invocation_type``: "RequestResponse" runs it and returns the result; "Event" queues it
+        durably and returns at once (status 202); "DryRun" only validates (status 204)."""
         self._check_open()
         config, qualifier = self.registry.resolve(name, qualifier)
         body = self._body(event, payload)
-        validation.check_payload(body)
-        return self.invoker.run(config, body, qualifier=qualifier, client_context=client_context,
-                                identity=identity, on_log=on_log)
+        if invocation_type == "RequestResponse":
+            validation.check_payload(body)
+            return self.invoker.run(config, body, qualifier=qualifier,
+                                    client_context=client_context, identity=identity,
+                                    on_log=on_log)
+        if invocation_type == "Event":
+            validation.check_payload(body, validation.MAX_ASYNC_PAYLOAD)
+            request_id = str(uuid.uuid4())
+            self.events.put(request_id, config.name, qualifier, body, self.wall_clock())
+            return InvocationResult(request_id, config.name, status="queued",
+                                    version=config.version, memory_size_mb=config.memory)
+        if invocation_type == "DryRun":
+            validation.check_payload(body)
+            if self.limits.reserved(config.name) == 0:
+                raise TooManyRequestsException("Rate Exceeded.", reason=RESERVED_REASON)
+            return InvocationResult(str(uuid.uuid4()), config.name, status="dryrun",
+                                    version=config.version, memory_size_mb=config.memory)
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed "
+            "to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, "
+            "DryRun]")
+
+    # -- asynchronous invocation ----------------------------------------------------------------
+    def _run_event(self, event: QueuedEvent) -> InvocationResult:
+        config, qualifier = self.registry.resolve(event.function, event.qualifier)
+        return self.invoker.run(config, event.payload, qualifier=qualifier,
+                                request_id=event.request_id)
+
+    def _send_to_function(self, target: str, record: dict) -> None:
+        """Function destinations are invoked asynchronously, as Lambda does."""
+        self.invoke(target, record, invocation_type="Event")
+
+    def put_function_event_invoke_config(self, name: str, *,
+                                         maximum_retry_attempts: int | None = None,
+                                         maximum_event_age_in_seconds: int | None = None,
+                                         on_success: str | None = None,
+                                         on_failure: str | None = None,
+                                         dead_letter_queue: bool | None = None) -> dict:
+        """Retries (0-2), maximum event age (60-21600 s) and destinations (function names or
+        ARNs) of ``name``'s asynchronous invocations."""
+        self.registry.latest(name)
+        current = self.event_invoke_config(name)
+        retries = current.maximum_retry_attempts if maximum_retry_attempts is None \
+            else maximum_retry_attempts
+        age = current.maximum_event_age_s if maximum_event_age_in_seconds is None \
+            else maximum_event_age_in_seconds
+        if not isinstance(retries, int) or not 0 <= retries <= 2:
+            raise InvalidParameterValueException(
+                "1 validation error detected: Value at 'maximumRetryAttempts' failed to satisfy "
+                "constraint: Member must have value between 0 and 2")
+        if not isinstance(age, int) or not 60 <= age <= 21600:
+            raise InvalidParameterValueException(
+                "1 validation error detected: Value at 'maximumEventAgeInSeconds' failed to "
+                "satisfy constraint: Member must have value between 60 and 21600")
+        for target in (on_success, on_failure):
+            if target:
+                self.registry.latest(parse_function_ref(target)[0])
+        config = EventInvokeConfig(
+            retries, age, on_success if on_success is not None else current.on_success,
+            on_failure if on_failure is not None else current.on_failure,
+            current.dead_letter_queue if dead_letter_queue is None else dead_letter_queue)
+        self.store.set_setting(name, "event_invoke_config", config.to_dict())
+        return self.get_function_event_invoke_config(name)
+
+    def event_invoke_config(self, name: str) -> EventInvokeConfig:
+        self.registry.latest(name)
+        data = self.store.get_setting(name, "event_invoke_config")
+        return EventInvokeConfig(**data) if data else EventInvokeConfig()
+
+    def get_function_event_invoke_config(self, name: str) -> dict:
+        """The configuration in AWS's FunctionEventInvokeConfig shape."""
+        config = self.event_invoke_config(name)
+        fn = self.registry.latest(name)
+        destinations = {}
+        for key, target in (("OnSuccess", config.on_success), ("OnFailure", config.on_failure)):
+            if target:
+                destinations[key] = {"Destination": function_arn(*parse_function_ref(target))}
+        return {"FunctionArn": fn.version_arn, "MaximumRetryAttempts": config.maximum_retry_attempts,
+                "MaximumEventAgeInSeconds": config.maximum_event_age_s,
+                "LastModified": fn.updated_at, "DestinationConfig": destinations}
+
+    def delete_function_event_invoke_config(self, name: str) -> None:
+        self.registry.latest(name)
+        self.store.set_setting(name, "event_invoke_config", None)
+
+    def queued_events(self, name: str | None = None) -> list[QueuedEvent]:
+        """Asynchronous events waiting or running (including those waiting for a retry)."""
+        return self.events.pending(name)
+
+    def dead_letters(self, name: str | None = None) -> list[DeadLetter]:
+        """Events whose retries were exhausted or that got too old, with their failure record."""
+        return self.events.dead_letters(name)
+
+    def redrive(self, name: str, seqs: list[int] | None = None) -> list[InvocationResult]:
+        """Queue dead-lettered events of ``name`` again (all, or the given ``seq`` numbers)."""
+        self.registry.latest(name)
+        return [self.invoke(name, payload=letter.payload, qualifier=letter.qualifier,
+                            invocation_type="Event")
+                for letter in self.events.take_dead_letters(name, seqs)]
+
+    def wait_for_async(self, timeout: float = 60.0, name: str | None = None) -> bool:
+        """Block until no asynchronous event (of ``name``) is queued or running; False on timeout.
+        Events waiting for a retry count as pending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.events.count(name) == 0:
+                return True
+            self.dispatcher.wake()
+            time.sleep(0.02)
+        return self.events.count(name) == 0
 
     @staticmethod
     def _body(event: Any, payload: bytes | str | None) -> bytes:
@@ -266,9 +392,12 @@ class Platform:
             return
         self._closed = True
         self._stop.set()
+        self.dispatcher.stop()
         if self._prestarter is not None:
             self._prestarter.join()
         self.pool.close()
+        self.dispatcher.finish()
+        self.events.close()
         for backend in self._backends.created():
             try:
                 backend.close()

@@ -6,6 +6,7 @@ at close) makes them visible.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import sys
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS functions (
 );
 CREATE TABLE IF NOT EXISTS invocations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL,  -- not unique: an async event's retries keep its request id
     function TEXT NOT NULL,
     started_at REAL NOT NULL,
     status TEXT NOT NULL,
@@ -35,6 +36,7 @@ CREATE TABLE IF NOT EXISTS invocations (
     logs TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, seq);
+CREATE INDEX IF NOT EXISTS invocations_by_request ON invocations (request_id);
 CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -52,6 +54,12 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (name, key)
+);
+CREATE TABLE IF NOT EXISTS routes (  -- HTTP routes (API Gateway style): route key -> function
+    route_key TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    qualifier TEXT,
+    created_at REAL NOT NULL
 );
 """
 
@@ -71,6 +79,21 @@ class Store:
         self._writer = threading.Thread(target=self._write_loop, name="nblambda-store", daemon=True)
         self._writer.start()
         self._closed = False
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; use ``transaction`` to group statements)."""
+        return self._conn()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -162,6 +185,23 @@ class Store:
                                    (name, key)).fetchone()
         return json.loads(row[0]) if row else default
 
+    # -- HTTP routes (used by nblambda.api; a route outlives its function, as in API Gateway) -----
+    def save_route(self, route_key: str, function: str, qualifier: str | None,
+                   created_at: float) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT OR REPLACE INTO routes (route_key, function, qualifier, created_at) "
+                         "VALUES (?, ?, ?, ?)", (route_key, function, qualifier, created_at))
+
+    def list_routes(self) -> list[dict]:
+        rows = self._conn().execute("SELECT route_key, function, qualifier FROM routes "
+                                    "ORDER BY route_key").fetchall()
+        return [{"route_key": k, "function": f, "qualifier": q} for k, f, q in rows]
+
+    def delete_route(self, route_key: str) -> bool:
+        with self._conn() as conn:
+            return conn.execute("DELETE FROM routes WHERE route_key = ?",
+                                (route_key,)).rowcount > 0
+
     # -- invocations --------------------------------------------------------------------------
     def record_invocation(self, result: InvocationResult) -> None:
         with self._pending_lock:
@@ -209,9 +249,9 @@ class Store:
                 payload = json.dumps(r.payload).encode()
             rows.append((r.request_id, r.function_name, r.started_at, r.status, r.error_type,
                          json.dumps(record, default=str), payload, r.logs))
-        with conn:
+        with self.transaction() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO invocations (request_id, function, started_at, status, "
+                "INSERT INTO invocations (request_id, function, started_at, status, "
                 "error_type, record, payload, logs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _apply_retention(self, conn: sqlite3.Connection) -> None:
@@ -246,7 +286,8 @@ class Store:
     def get_invocation(self, request_id: str) -> InvocationResult | None:
         self.flush()
         row = self._conn().execute("SELECT record, payload, logs FROM invocations WHERE "
-                                   "request_id = ?", (request_id,)).fetchone()
+                                   "request_id = ? ORDER BY seq DESC LIMIT 1",
+                                   (request_id,)).fetchone()
         return _result_from_row(*row) if row else None
 
     def close(self) -> None:

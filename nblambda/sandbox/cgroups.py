@@ -7,6 +7,8 @@ the pool falls back to the resident-memory watchdog.
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 V1_ROOT = Path("/sys/fs/cgroup/memory")
@@ -111,21 +113,39 @@ class MemoryCgroups:
             pass
 
     @staticmethod
-    def clean_stale() -> None:
-        """Remove the empty cgroups of hosts that died without closing."""
+    def clean_stale(wait: float = 2.0) -> None:
+        """Remove the cgroups of hosts that died without closing, killing any process left in
+        them first: with their host gone, they are orphans."""
         for root in (V1_ROOT, V2_ROOT):
             own = _own_cgroup("memory" if root == V1_ROOT else None)
             for base in {root, root / (own or "").lstrip("/")}:
                 for stale in base.glob("nblambda-*"):
                     pid = stale.name.split("-", 1)[1]
                     if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                        for child in stale.glob("*"):
-                            if child.is_dir():
-                                try:
-                                    child.rmdir()
-                                except OSError:
-                                    pass
+                        for child in [c for c in stale.glob("*") if c.is_dir()]:
+                            _empty_and_remove(child, wait)
                         try:
                             stale.rmdir()
                         except OSError:
                             pass
+
+
+def _empty_and_remove(path: Path, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)

@@ -1,0 +1,230 @@
+"""Runs queued asynchronous events with the pool: retries, event age, throttles and destinations.
+
+Lambda's rules for ``Event`` invocations: a function error, timeout or out-of-memory is retried up
+to ``maximum_retry_attempts`` times (0-2, default 2), about 1 minute and then 2 minutes later
+(``delay_factor`` scales these for tests and demos, it never skips them); an event older than
+``maximum_event_age`` (60 s - 6 h) is dropped; a throttled event stays queued and is tried again with
+backoff, without counting as an attempt. Settled events go to the ``on_success`` / ``on_failure``
+destination (another function, invoked asynchronously with Lambda's destination record) and failed
+ones to the function's dead-letter queue in the store.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import LambdaError, ResourceNotFoundException, TooManyRequestsException
+from .eventqueue import EventQueue, QueuedEvent
+from .logs import iso_now
+from .models import InvocationResult, function_arn
+
+RETRY_DELAYS_S = (60.0, 120.0)  # "about 1 minute, then about 2 more"
+MAX_THROTTLE_BACKOFF_S = 300.0
+DEFAULT_MAX_EVENT_AGE_S = 21600
+
+
+@dataclass(frozen=True)
+class EventInvokeConfig:
+    maximum_retry_attempts: int = 2
+    maximum_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
+    on_success: str | None = None  # a function name or ARN
+    on_failure: str | None = None
+    dead_letter_queue: bool = True  # nblambda keeps failed events unless told not to
+
+    def to_dict(self) -> dict:
+        return {"maximum_retry_attempts": self.maximum_retry_attempts,
+                "maximum_event_age_s": self.maximum_event_age_s, "on_success": self.on_success,
+                "on_failure": self.on_failure, "dead_letter_queue": self.dead_letter_queue}
+
+
+def destination_record(event: QueuedEvent, condition: str, attempts: int,
+                       result: InvocationResult | None, now: float) -> dict:
+    """The record Lambda sends to an async invocation's destination."""
+    qualifier = event.qualifier or "$LATEST"
+    record = {
+        "version": "1.0",
+        "timestamp": iso_now(now),
+        "requestContext": {"requestId": event.request_id,
+                           "functionArn": function_arn(event.function, qualifier),
+                           "condition": condition, "approximateInvokeCount": attempts},
+        "requestPayload": _json_or_text(event.payload),
+    }
+    if result is not None:
+        context = {"statusCode": 200, "executedVersion": result.version}
+        if result.error is not None:
+            context["functionError"] = "Unhandled"
+        record["responseContext"] = context
+        record["responsePayload"] = result.error if result.error is not None else result.payload
+    return record
+
+
+def _json_or_text(payload: bytes):
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload.decode("utf-8", "replace")
+
+
+class Dispatcher:
+    def __init__(self, queue: EventQueue, run: Callable[[QueuedEvent], InvocationResult],
+                 config_for: Callable[[str], EventInvokeConfig],
+                 send_to_function: Callable[[str, dict], None], *, workers: int = 8,
+                 delay_factor: float = 1.0, clock: Callable[[], float] = time.time,
+                 poll_interval: float = 0.5) -> None:
+        self.queue = queue
+        self.run_event = run
+        self.config_for = config_for
+        self.send_to_function = send_to_function
+        self.workers = workers
+        self.delay_factor = delay_factor
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nblambda-async")
+        self._running = 0
+        self._finished: list[str] = []  # settled events, deleted with the next claim
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.settled = 0
+
+    def start(self) -> None:
+        self.queue.recover()
+        self._thread = threading.Thread(target=self._loop, name="nblambda-dispatcher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop or self._running < self.workers)
+                if self._stop:
+                    return
+            if self._running:
+                time.sleep(0.001)  # let a few more finish: one transaction settles them all
+            with self._cond:
+                free = self.workers - self._running
+                finished, self._finished = self._finished, []
+            try:
+                events = self.queue.claim(self.clock(), free, finished)
+            except Exception:
+                with self._cond:
+                    self._finished[:0] = finished
+                events = []
+            if not events:
+                self._sleep_until_due()
+                continue
+            with self._cond:
+                self._running += len(events)
+            for event in events:
+                self._pool.submit(self._process, event)
+
+    def _sleep_until_due(self) -> None:
+        try:
+            due = self.queue.next_due()
+        except Exception:
+            due = None
+        wait = self.poll_interval
+        if due is not None:
+            wait = min(wait, max(0.0, due - self.clock()))
+        with self._cond:
+            if not self._stop and not self._finished:
+                self._cond.wait(wait if wait > 0 else 0.001)
+
+    def _process(self, event: QueuedEvent) -> None:
+        try:
+            self._settle(event)
+        except Exception as exc:  # never lose an event to a bug: put it back, a bit later
+            import sys
+
+            print(f"nblambda: async event {event.request_id} failed to dispatch: {exc!r}",
+                  file=sys.stderr)
+            self.queue.requeue(event, self.clock() + 5.0, attempts=event.attempts,
+                               throttles=event.throttles, last_response=event.last_response)
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    def _settle(self, event: QueuedEvent) -> None:
+        now = self.clock()
+        try:
+            config = self.config_for(event.function)
+        except ResourceNotFoundException:
+            self.queue.done([event.request_id])  # the function is gone: Lambda drops its events
+            return
+        if now - event.enqueued_at > config.maximum_event_age_s:
+            self._fail(event, config, "EventAgeExceeded", event.attempts, None)
+            return
+        try:
+            result = self.run_event(event)
+            if self._stop:  # the platform is closing: this run was cut short, not a real attempt
+                self.queue.requeue(event, event.due_at, attempts=event.attempts,
+                                   throttles=event.throttles, last_response=event.last_response)
+                return
+        except TooManyRequestsException:
+            backoff = min(MAX_THROTTLE_BACKOFF_S, 1.0 * 2 ** event.throttles) * self.delay_factor
+            self.queue.requeue(event, now + backoff, attempts=event.attempts,
+                               throttles=event.throttles + 1, last_response=event.last_response)
+            return
+        except LambdaError:
+            self.queue.done([event.request_id])
+            return
+        attempts = event.attempts + 1
+        if result.ok:
+            self._succeed(event, config, attempts, result)
+        elif attempts <= config.maximum_retry_attempts:
+            delay = RETRY_DELAYS_S[min(attempts, len(RETRY_DELAYS_S)) - 1] * self.delay_factor
+            self.queue.requeue(event, self.clock() + delay, attempts=attempts,
+                               throttles=event.throttles,
+                               last_response={"request_id": result.request_id})
+        else:
+            self._fail(event, config, "RetriesExhausted", attempts, result)
+
+    def _succeed(self, event: QueuedEvent, config: EventInvokeConfig, attempts: int,
+                 result: InvocationResult) -> None:
+        if config.on_success:
+            self.send_to_function(config.on_success,
+                                  destination_record(event, "Success", attempts, result, self.clock()))
+        self._finish(event)
+
+    def _fail(self, event: QueuedEvent, config: EventInvokeConfig, condition: str, attempts: int,
+              result: InvocationResult | None) -> None:
+        record = destination_record(event, condition, attempts, result, self.clock())
+        if config.on_failure:
+            self.send_to_function(config.on_failure, record)
+        if config.dead_letter_queue:
+            self.queue.dead_letter(event, record, self.clock())
+        self._finish(event)
+
+    def _finish(self, event: QueuedEvent) -> None:
+        with self._cond:
+            self._finished.append(event.request_id)
+            self.settled += 1
+
+    def busy(self) -> int:
+        with self._cond:
+            return self._running
+
+    def stop(self) -> None:
+        """Claim nothing more. Runs in progress end when the pool kills their sandboxes."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def finish(self) -> None:
+        """After the pool is closed: wait for the workers, and hand back what they held."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._cond:
+            finished, self._finished = self._finished, []
+        if finished:
+            self.queue.done(finished)
+        self.queue.release_mine()
