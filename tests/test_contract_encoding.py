@@ -2,7 +2,12 @@
 import json
 import sys
 
+import pytest
+
 from conftest import src
+
+# The Lambda contract holds on every sandbox backend: each test runs once per backend.
+pytestmark = pytest.mark.all_backends
 
 
 def deploy(platform, name, body):

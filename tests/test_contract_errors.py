@@ -3,6 +3,9 @@ import pytest
 
 from conftest import src
 
+# The Lambda contract holds on every sandbox backend: each test runs once per backend.
+pytestmark = pytest.mark.all_backends
+
 
 def test_handler_raises(platform):
     platform.deploy("raiser", src("""
@@ -123,7 +126,8 @@ OOM = src("""
 """)
 
 
-@pytest.mark.parametrize("enforcement", ["auto", "watchdog"])
+@pytest.mark.parametrize("enforcement", [
+    "auto", pytest.param("watchdog", marks=pytest.mark.backends("process"))])  # a process mode
 def test_out_of_memory(make_platform, enforcement):
     p = make_platform(memory_enforcement=enforcement)
     p.deploy("hog", OOM, memory=128, timeout=20)
@@ -138,6 +142,7 @@ def test_out_of_memory(make_platform, enforcement):
     assert p.invoke("ok").payload == "still serving"
 
 
+@pytest.mark.backends("process")  # how the process backend limits memory; docker always has one
 def test_memory_enforcement_uses_a_cgroup_where_possible(make_platform):
     from nblambda.sandbox.cgroups import MemoryCgroups
 

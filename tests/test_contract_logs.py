@@ -3,7 +3,12 @@ import re
 import threading
 import time
 
+import pytest
+
 from conftest import src
+
+# The Lambda contract holds on every sandbox backend: each test runs once per backend.
+pytestmark = pytest.mark.all_backends
 
 REPORT = re.compile(r"REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<d>\d+\.\d{2}) ms\t"
                     r"Billed Duration: (?P<b>\d+) ms\tMemory Size: (?P<m>\d+) MB\t"
