@@ -80,3 +80,38 @@ def test_reserved_concurrency_survives_a_restart(tmp_path):
         assert p2.get_function_concurrency("f") == 0
         with pytest.raises(TooManyRequestsException):
             p2.invoke("f", 0)
+
+
+def test_provisioned_concurrency_keeps_sandboxes_initialised(platform):
+    platform.deploy("f", "import os, time\nSTART = time.time()\n"
+                         "def handler(e, c):\n    return [os.getpid(), os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']]\n")
+    conf = platform.put_provisioned_concurrency_config("f", 2)
+    assert conf["Status"] == "READY" and conf["AvailableProvisionedConcurrentExecutions"] == 2
+    r = platform.invoke("f")
+    assert not r.cold and r.init_duration_ms is None and "Init Duration" not in r.logs
+    assert r.payload[1] == "provisioned-concurrency"
+    # they are never reaped for idleness
+    assert platform.pool.reap(now=platform.pool.clock() + 10_000) == 0
+    assert platform.get_provisioned_concurrency_config("f")["AvailableProvisionedConcurrentExecutions"] == 2
+
+
+def test_provisioned_sandboxes_are_replaced_after_a_crash_and_a_deploy(make_platform):
+    p = make_platform(reap_interval=0.05)
+    p.deploy("f", "import os\ndef handler(e, c):\n    if e == 'crash':\n        os._exit(1)\n    return os.getpid()\n")
+    p.put_provisioned_concurrency_config("f", 1)
+    assert p.invoke("f", "crash").status == "crash"
+    deadline = time.monotonic() + 5
+    while p.get_provisioned_concurrency_config("f")["AvailableProvisionedConcurrentExecutions"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not p.invoke("f").cold
+    p.deploy("f", "def handler(e, c):\n    return 'v2'\n")
+    r = p.invoke("f")
+    assert r.payload == "v2" and not r.cold
+
+
+def test_provisioned_cannot_exceed_reserved(platform):
+    platform.deploy("f", SLEEP)
+    platform.put_function_concurrency("f", 1)
+    with pytest.raises(InvalidParameterValueException, match="reservedConcurrentExecution"):
+        platform.put_provisioned_concurrency_config("f", 2)
