@@ -10,10 +10,10 @@ ones to the function's dead-letter queue in the store.
 """
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -70,6 +70,11 @@ def _json_or_text(payload: bytes):
 
 
 class Dispatcher:
+    """A claiming thread keeps a small buffer of due events (claimed in this owner's name) that
+    ``workers`` threads run; settled events are deleted in the claiming thread's next
+    transaction. Claimed events are safe: a crash leaves them to recovery, a close hands them
+    back."""
+
     def __init__(self, queue: EventQueue, run: Callable[[QueuedEvent], InvocationResult],
                  config_for: Callable[[str], EventInvokeConfig],
                  send_to_function: Callable[[str, dict], None], *, workers: int = 8,
@@ -83,47 +88,64 @@ class Dispatcher:
         self.delay_factor = delay_factor
         self.clock = clock
         self.poll_interval = poll_interval
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nblambda-async")
+        self._ready: collections.deque[QueuedEvent] = collections.deque()
         self._running = 0
         self._finished: list[str] = []  # settled events, deleted with the next claim
         self._cond = threading.Condition()
         self._stop = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.settled = 0
+
+    @property
+    def _buffer_target(self) -> int:
+        return self.workers * 4
 
     def start(self) -> None:
         self.queue.recover()
-        self._thread = threading.Thread(target=self._loop, name="nblambda-dispatcher", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._claim_loop, name="nblambda-dispatcher",
+                                          daemon=True)]
+        self._threads += [threading.Thread(target=self._work_loop, name=f"nblambda-async-{i}",
+                                           daemon=True) for i in range(self.workers)]
+        for t in self._threads:
+            t.start()
 
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
 
-    def _loop(self) -> None:
+    def _claim_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stop or self._running < self.workers)
+                self._cond.wait_for(lambda: self._stop or self._finished
+                                    or len(self._ready) < self.workers)
                 if self._stop:
                     return
-            if self._running:
-                time.sleep(0.001)  # let a few more finish: one transaction settles them all
-            with self._cond:
-                free = self.workers - self._running
+                want = self._buffer_target - len(self._ready) - self._running
                 finished, self._finished = self._finished, []
             try:
-                events = self.queue.claim(self.clock(), free, finished)
+                events = self.queue.claim(self.clock(), max(0, want), finished)
             except Exception:
                 with self._cond:
                     self._finished[:0] = finished
                 events = []
-            if not events:
+            if events:
+                with self._cond:
+                    self._ready.extend(events)
+                    self._cond.notify_all()
+            elif want > 0:
                 self._sleep_until_due()
-                continue
+
+    def _work_loop(self) -> None:
+        while True:
             with self._cond:
-                self._running += len(events)
-            for event in events:
-                self._pool.submit(self._process, event)
+                self._cond.wait_for(lambda: self._stop or self._ready)
+                if self._stop:
+                    return
+                event = self._ready.popleft()
+                self._running += 1
+                if len(self._ready) < self.workers:
+                    self._cond.notify_all()
+            self._process(event)
 
     def _sleep_until_due(self) -> None:
         try:
@@ -213,18 +235,21 @@ class Dispatcher:
             return self._running
 
     def stop(self) -> None:
-        """Claim nothing more. Runs in progress end when the pool kills their sandboxes."""
+        """Claim and start nothing more. Runs in progress end when the pool kills their
+        sandboxes."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._threads:
+            self._threads[0].join(timeout=10)
 
     def finish(self) -> None:
         """After the pool is closed: wait for the workers, and hand back what they held."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for t in self._threads[1:]:
+            t.join(timeout=30)
         with self._cond:
             finished, self._finished = self._finished, []
+            self._ready.clear()
         if finished:
             self.queue.done(finished)
         self.queue.release_mine()

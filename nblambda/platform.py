@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -19,8 +20,10 @@ from .concurrency import ConcurrencyLimits
 from .dispatcher import Dispatcher, EventInvokeConfig
 from .eventqueue import DeadLetter, EventQueue, QueuedEvent
 from .concurrency import RESERVED_REASON
-from .errors import InvalidParameterValueException, LambdaError, TooManyRequestsException
+from .errors import (InvalidParameterValueException, LambdaError, ResourceNotFoundException,
+                     TooManyRequestsException)
 from .invoker import Invoker
+from .layers import DependencyLayers
 from .logs import DEFAULT_LOG_LIMIT
 from .models import Alias, FunctionConfig, InvocationResult, function_arn
 from .registry import LATEST, Registry, parse_function_ref
@@ -62,7 +65,8 @@ class Platform:
                  clock: Callable[[], float] = time.monotonic,
                  reap_interval: float | None = None, concurrency_limit: int = 1000,
                  async_workers: int = 8, retry_delay_factor: float = 1.0,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, image: str = "",
+                 network: str = "", prewarm: int = 2) -> None:
         if backend not in BACKENDS:
             raise InvalidParameterValueException(f"Unknown backend {backend!r}: use one of {BACKENDS}")
         self.home = Path(home) if home is not None else default_home()
@@ -78,10 +82,14 @@ class Platform:
                          memory_budget_mb=memory_budget_mb or _default_budget_mb(), clock=clock)
         self.registry = Registry(self.store, self.home / "code")
         self.limits = ConcurrencyLimits(concurrency_limit)
-        self.layers = None
+        # Dependency layers, shared by both backends; docker defaults: image ("" = python:X.Y-slim
+        # or nblambda/python:X.Y), network ("" = on, "none" isolates), stem cells kept ready.
+        self.layers = DependencyLayers(self.home / "layers")
+        self._docker_options = {"image": image, "network": network, "prewarm": prewarm}
         self.invoker = Invoker(self.pool, self._backends, self.store, self.limits,
                                self.home / "code", log_limit, layers=self.layers)
         self.wall_clock = wall_clock
+        self._event_configs: dict[str, tuple[float, EventInvokeConfig]] = {}
         self.events = EventQueue(self.store, self.home / "queue")
         self.dispatcher = Dispatcher(self.events, self._run_event, self.event_invoke_config,
                                      self._send_to_function, workers=async_workers,
@@ -98,9 +106,10 @@ class Platform:
         _live.add(self)
         self.dispatcher.start()
         self._prestarter: threading.Thread | None = None
-        if backend == "process":  # fork server up before the first deploy: cold starts stay cheap
-            self._prestarter = threading.Thread(target=self._prestart, daemon=True)
-            self._prestarter.start()
+        # The default backend's fork server (or stem cells) up before the first deploy, so the
+        # first cold start is cheap.
+        self._prestarter = threading.Thread(target=self._prestart, daemon=True)
+        self._prestarter.start()
 
     # -- backends -----------------------------------------------------------------------------
     def _make_backend(self, name: str):
@@ -111,6 +120,10 @@ class Platform:
             if self._python:
                 kwargs["python"] = self._python
             return ProcessBackend(**kwargs)
+        if name == "docker":  # imported and connected only now: Docker is optional
+            from .sandbox.docker import DockerBackend
+
+            return DockerBackend(layer_store=self.layers.root, **self._docker_options)
         raise InvalidParameterValueException(
             f"The {name!r} backend is not available in this version; use backend='process'")
 
@@ -120,7 +133,9 @@ class Platform:
     def _prestart(self) -> None:
         try:
             if not self._closed:
-                self.backend("process").prestart()
+                backend = self.backend(self.default_backend)
+                if hasattr(backend, "prestart"):
+                    backend.prestart()
         except Exception:
             pass  # reported on first use, with the cause
 
@@ -149,6 +164,8 @@ class Platform:
                                    description=description, runtime=runtime,
                                    requirements=requirements, image=image, network=network)
         self.pool.retire(name, version=LATEST, keep_key=config.sandbox_key)
+        if LATEST in self.store.get_setting(name, "provisioned", {}):
+            self._ensure_provisioned(name)
         return self.publish_version(name) if publish else config
 
     def get_function(self, name: str, qualifier: str | None = None) -> FunctionConfig:
@@ -212,6 +229,71 @@ class Platform:
         self.limits.set_reserved(name, None)
         self.store.set_setting(name, "reserved_concurrency", None)
 
+    def put_provisioned_concurrency_config(self, name: str, count: int,
+                                           qualifier: str | None = None) -> dict:
+        """Keep ``count`` sandboxes of ``name`` (at ``qualifier``) initialised ahead of demand;
+        invocations on them report no Init Duration. AWS requires a version or alias here;
+        nblambda also accepts $LATEST (the default), re-provisioning after each deploy."""
+        fn_name, qualifier = parse_function_ref(name, qualifier)
+        self.registry.resolve(fn_name, qualifier)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidParameterValueException(
+                "ProvisionedConcurrentExecutions must be a whole number >= 0")
+        reserved = self.limits.reserved(fn_name)
+        if reserved is not None and count > reserved:
+            raise InvalidParameterValueException(
+                "Requested Provisioned Concurrency should not be greater than the "
+                f"reservedConcurrentExecution for function ({reserved})")
+        settings = dict(self.store.get_setting(fn_name, "provisioned", {}))
+        settings[qualifier or LATEST] = count
+        self.store.set_setting(fn_name, "provisioned", settings)
+        self._ensure_provisioned(fn_name)
+        return self.get_provisioned_concurrency_config(fn_name, qualifier)
+
+    def get_provisioned_concurrency_config(self, name: str, qualifier: str | None = None) -> dict:
+        fn_name, qualifier = parse_function_ref(name, qualifier)
+        requested = self.store.get_setting(fn_name, "provisioned", {}).get(qualifier or LATEST)
+        if requested is None:
+            raise ResourceNotFoundException(
+                f"No Provisioned Concurrency Config found for this function: "
+                f"{function_arn(fn_name, qualifier or LATEST)}")
+        config, _ = self.registry.resolve(fn_name, qualifier)
+        available = self.pool.provisioned_count(config.sandbox_key)
+        return {"RequestedProvisionedConcurrentExecutions": requested,
+                "AvailableProvisionedConcurrentExecutions": available,
+                "AllocatedProvisionedConcurrentExecutions": available,
+                "Status": "READY" if available >= requested else "IN_PROGRESS"}
+
+    def delete_provisioned_concurrency_config(self, name: str, qualifier: str | None = None) -> None:
+        fn_name, qualifier = parse_function_ref(name, qualifier)
+        settings = dict(self.store.get_setting(fn_name, "provisioned", {}))
+        settings.pop(qualifier or LATEST, None)
+        self.store.set_setting(fn_name, "provisioned", settings or None)
+        config, _ = self.registry.resolve(fn_name, qualifier)
+        self.pool.retire(fn_name, version=config.version)
+
+    def _ensure_provisioned(self, only: str | None = None) -> None:
+        """Start what is missing of every provisioned concurrency setting (after a deploy, a
+        timeout or a crash destroyed some)."""
+        for fn in ([self.registry.latest(only)] if only else self.registry.list()):
+            for qualifier, count in self.store.get_setting(fn.name, "provisioned", {}).items():
+                try:
+                    config, _ = self.registry.resolve(fn.name, qualifier)
+                except LambdaError:
+                    continue
+                spec = self.invoker.spec(config)
+
+                def message(config=config, spec=spec) -> dict:
+                    base = self.invoker.init_message(config, spec)
+                    return dict(base, env=dict(
+                        base["env"], AWS_LAMBDA_INITIALIZATION_TYPE="provisioned-concurrency"))
+
+                for _ in range(count - self.pool.provisioned_count(config.sandbox_key)):
+                    if self._closed or not self.pool.add_provisioned(
+                            config.sandbox_key, config.name, config.memory, config.backend,
+                            message, spec):
+                        break
+
     def _load_settings(self) -> None:
         for fn in self.registry.list():
             reserved = self.store.get_setting(fn.name, "reserved_concurrency")
@@ -220,6 +302,58 @@ class Platform:
                     self.limits.set_reserved(fn.name, reserved)
                 except LambdaError:
                     pass  # the account limit shrank since; the function runs unreserved
+
+    # -- HTTP routes (served by nblambda.api as an API Gateway HTTP API would) ---------------------
+    @staticmethod
+    def _route_key(method_path: str) -> str:
+        """``"get /items/{id}"`` -> ``"GET /items/{id}"``, or AWS-style refusal with the fix."""
+        import re
+
+        text = " ".join(str(method_path).split())
+        if text == "$default":
+            return text
+        method, _, path = text.partition(" ")
+        method = method.upper()
+        segment = re.compile(r"^(\{\w+\+?\}|[A-Za-z0-9._~!$&'()*+,;=:@%-]+)$")
+        parts = path.split("/")[1:] if path != "/" else []
+        problem = None
+        if method not in ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+            problem = f"unknown method {method!r}"
+        elif not path.startswith("/") or (path != "/" and path.endswith("/")):
+            problem = "the path must start with / and not end with /"
+        elif any(not segment.match(p) or p in (".", "..") for p in parts):
+            problem = "path segments are names or {variables}, without '.', '..' or '//'"
+        elif any(p.endswith("+}") for p in parts[:-1]):
+            problem = "a greedy {name+} variable must be the last segment"
+        elif parts and re.match(r"^\d{4}-\d{2}-\d{2}$", parts[0]):
+            problem = "paths under /YYYY-MM-DD/ belong to the Lambda API"
+        if problem:
+            raise InvalidParameterValueException(
+                f"Invalid route key {method_path!r}: {problem}. Use 'METHOD /path' such as "
+                "'GET /items/{id}' or 'ANY /files/{path+}', or '$default'")
+        return f"{method} {path}"
+
+    def add_route(self, method_path: str, function: str, qualifier: str | None = None) -> dict:
+        """Serve ``function`` (``name``, ``name:alias`` or an ARN) on the HTTP route
+        ``method_path`` (``"GET /items/{id}"``, ``"ANY /{proxy+}"``, ``"$default"``); replaces the
+        route's previous target. The server (``nblambda serve``) turns requests into API Gateway
+        payload-2.0 events."""
+        key = self._route_key(method_path)
+        name, qualifier = parse_function_ref(function, qualifier)
+        self.get_function(name, qualifier)  # the target must exist now (it may be deleted later)
+        self.store.save_route(key, name, qualifier, time.time())
+        return {"route_key": key, "function": name, "qualifier": qualifier}
+
+    def list_routes(self) -> list[dict]:
+        """Every route: ``{"route_key", "function", "qualifier"}``, sorted by route key."""
+        return self.store.list_routes()
+
+    def remove_route(self, method_path: str) -> None:
+        key = self._route_key(method_path)
+        if not self.store.delete_route(key):
+            from .errors import ResourceNotFoundException
+
+            raise ResourceNotFoundException(f"Route not found: {key}")
 
     # -- history --------------------------------------------------------------------------------
     def invocations(self, name: str | None = None, limit: int = 50) -> list[InvocationResult]:
@@ -267,6 +401,24 @@ class Platform:
             "to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, "
             "DryRun]")
 
+    def map(self, name: str, events, *, concurrency: int = 8, qualifier: str | None = None,
+            progress=None, background: bool = False):
+        """Invoke ``name`` once per event, ``concurrency`` at a time; results in input order
+        (a ``MapResults`` list), each item's error kept. ``progress``: True prints a progress
+        line to the terminal, a callable gets each ``Progress`` (default: print on a terminal).
+        ``background=True`` returns the running ``MapRun`` at once (``.wait()``, ``.cancel()``)."""
+        from .fanout import MapRun, terminal_ticker
+
+        self._check_open()
+        self.registry.resolve(name, qualifier)
+        run = MapRun(lambda event: self.invoke(name, event, qualifier=qualifier), name, events,
+                     concurrency, on_progress=progress if callable(progress) else None)
+        if background:
+            return run
+        if progress is True or (progress is None and sys.stderr.isatty()):
+            return run.wait(tick=terminal_ticker())
+        return run.wait()
+
     # -- asynchronous invocation ----------------------------------------------------------------
     def _run_event(self, event: QueuedEvent) -> InvocationResult:
         config, qualifier = self.registry.resolve(event.function, event.qualifier)
@@ -307,12 +459,19 @@ class Platform:
             on_failure if on_failure is not None else current.on_failure,
             current.dead_letter_queue if dead_letter_queue is None else dead_letter_queue)
         self.store.set_setting(name, "event_invoke_config", config.to_dict())
+        self._event_configs.pop(name, None)
         return self.get_function_event_invoke_config(name)
 
     def event_invoke_config(self, name: str) -> EventInvokeConfig:
+        # Read for every async event: cached briefly, so another kernel's change still shows.
+        cached = self._event_configs.get(name)
+        if cached is not None and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
         self.registry.latest(name)
         data = self.store.get_setting(name, "event_invoke_config")
-        return EventInvokeConfig(**data) if data else EventInvokeConfig()
+        config = EventInvokeConfig(**data) if data else EventInvokeConfig()
+        self._event_configs[name] = (time.monotonic(), config)
+        return config
 
     def get_function_event_invoke_config(self, name: str) -> dict:
         """The configuration in AWS's FunctionEventInvokeConfig shape."""
@@ -329,6 +488,7 @@ class Platform:
     def delete_function_event_invoke_config(self, name: str) -> None:
         self.registry.latest(name)
         self.store.set_setting(name, "event_invoke_config", None)
+        self._event_configs.pop(name, None)
 
     def queued_events(self, name: str | None = None) -> list[QueuedEvent]:
         """Asynchronous events waiting or running (including those waiting for a retry)."""
@@ -370,6 +530,7 @@ class Platform:
         while not self._stop.wait(interval):
             try:
                 self.pool.reap()
+                self._ensure_provisioned()
             except Exception:
                 pass
 
@@ -378,6 +539,18 @@ class Platform:
             from .errors import PlatformClosedError
 
             raise PlatformClosedError("This Platform is closed; create a new one")
+
+    def function_stats(self, name: str) -> dict:
+        """What a function is doing now: invocations in flight, its reserved concurrency, async
+        events queued, throttles so far, dead letters, and warm sandboxes."""
+        fn_name, _ = parse_function_ref(name)
+        self.registry.latest(fn_name)
+        return {"in_flight": self.limits.in_flight(fn_name),
+                "reserved": self.limits.reserved(fn_name),
+                "queued": self.events.count(fn_name),
+                "throttles": self.limits.throttles[fn_name],
+                "dead_letters": self.events.dead_letter_count(fn_name),
+                "sandboxes": len(self.pool.sandboxes(fn_name))}
 
     @property
     def closed(self) -> bool:

@@ -13,7 +13,8 @@ MAX_ENV_BYTES = 4096
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ENV_KEY = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
-_HANDLER = re.compile(r"^[^\s]+$")
+# module.function, each part an identifier: a handler is never a path (no "../" out of the task root)
+_HANDLER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = {
     "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
     "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
@@ -51,7 +52,7 @@ def check_timeout(timeout: object) -> int:
 def check_handler(handler: object) -> str:
     if not isinstance(handler, str) or not _HANDLER.match(handler) or len(handler) > 128:
         raise InvalidParameterValueException(f"Invalid handler {handler!r}: expected "
-                                             "'function' or 'module.function'")
+                                             "'function' or 'module.function' (Python names)")
     return handler
 
 

@@ -227,8 +227,8 @@ def test_delete_removes_the_function(shell):
 
 def test_lambda_help_documents_the_subcommands(shell):
     doc = shell.find_line_magic("lambda").__doc__
-    for piece in ("%lambda list", "%lambda invoke NAME", "%lambda logs", "-n N",
-                  "%lambda describe NAME", "%lambda delete NAME"):
+    for piece in ("%lambda list", "%lambda invoke [--async] NAME", "%lambda logs", "-n N",
+                  "%lambda describe NAME", "%lambda delete NAME", "%lambda map", "%lambda dlq"):
         assert piece in doc
 
 

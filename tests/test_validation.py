@@ -83,3 +83,16 @@ def test_environment_key_pattern_is_aws_s(platform):
         platform.deploy("f", CODE, environment={"K": "1"})
     with pytest.raises(InvalidParameterValueException, match="must match"):
         platform.deploy("f", CODE, environment={"1KEY": "1"})
+
+
+@pytest.mark.parametrize("handler", ["../../tmp/evil.handler", "a/b.handler", "mod.", ".handler",
+                                     "1mod.handler", "mod.handler name"])
+def test_handler_must_be_python_names(platform, handler, tmp_path):
+    with pytest.raises(InvalidParameterValueException, match="Invalid handler"):
+        platform.deploy("f", CODE, handler=handler)
+    assert not (tmp_path / "evil.py").exists()
+
+
+def test_dotted_handler_modules_are_allowed(platform):
+    fn = platform.deploy("f", CODE, handler="pkg_mod.handler")
+    assert fn.handler == "pkg_mod.handler" and platform.invoke("f", 3).payload == 3

@@ -17,9 +17,12 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import LambdaError
+from ..layers import read_requirements_file
 from ..models import InvocationResult
 from ..platform import Platform
 from . import close_platform, get_platform
+from .api_commands import API_SUBCOMMANDS, ApiCommands, stop_server
+from .async_commands import ASYNC_SUBCOMMANDS, AsyncCommands
 from .event import EventError, parse_event
 from .names import deploy_warnings
 from .views import FunctionDescription, FunctionTable, LiveLogDisplay
@@ -51,6 +54,20 @@ deploy_options = _stack(
              help="sandbox backend: process or docker (default: the platform's)"),
     argument("--description", default="", metavar="TEXT",
              help="a description; quote it if it has spaces"),
+    argument("--requirements", default="", metavar="'PKG==V ...'",
+             help="packages to install once into a shared dependency layer (on sys.path; "
+                  "/opt/python in containers), e.g. --requirements \"requests==2.32.3 six\"; "
+                  "pip options such as --find-links DIR --no-index may go with them"),
+    argument("--requirements-file", default=None, metavar="FILE",
+             help="a requirements.txt to install the same way"),
+    argument("--image", default="", metavar="IMAGE",
+             help="docker backend: the image (default python:X.Y-slim or nblambda/python:X.Y)"),
+    argument("--network", default="", metavar="NET",
+             help="docker backend: a Docker network, or none to isolate (default: on)"),
+    argument("--reserved-concurrency", type=int, default=None, metavar="N",
+             help="at most N invocations at once (0 disables the function)"),
+    argument("--provisioned", type=int, default=None, metavar="N",
+             help="keep N sandboxes initialised ahead of demand (no cold starts on them)"),
 )
 
 
@@ -60,6 +77,8 @@ def _list_args(line: str) -> None:
 
 
 @magic_arguments(name="lambda invoke")
+@argument("--async", dest="asynchronous", action="store_true",
+          help="queue an asynchronous (Event) invocation; put it before NAME")
 @function_name
 @argument("event", nargs="*", metavar="EVENT",
           help="the rest of the line: JSON, or a Python expression (default {})")
@@ -87,7 +106,8 @@ def _delete_args(line: str) -> None:
 
 
 _SUBCOMMANDS = {"list": _list_args, "invoke": _invoke_args, "logs": _logs_args,
-                "describe": _describe_args, "delete": _delete_args}
+                "describe": _describe_args, "delete": _delete_args, **ASYNC_SUBCOMMANDS,
+                **API_SUBCOMMANDS}
 
 
 def _lambda_help() -> str:
@@ -117,6 +137,17 @@ def parse_line(magic: Callable, line: str) -> Any:
     return magic.parser.parse_args(argv)
 
 
+def _requirements(args: Any) -> list[str]:
+    """--requirements' words, then the lines of --requirements-file."""
+    reqs = args.requirements.split()
+    if args.requirements_file:
+        try:
+            reqs += read_requirements_file(args.requirements_file)
+        except OSError as exc:
+            raise UsageError(f"--requirements-file: {exc}") from None
+    return reqs
+
+
 def parse_environment(pairs: list[str]) -> dict[str, str]:
     """``["K=V", ...]`` as a dict; the value may contain "="."""
     env = {}
@@ -129,7 +160,7 @@ def parse_environment(pairs: list[str]) -> dict[str, str]:
 
 
 @magics_class
-class LambdaMagics(Magics):
+class LambdaMagics(AsyncCommands, ApiCommands, Magics):
     """The magics of ``%load_ext nblambda``; they all work on the kernel's one Platform."""
 
     @property
@@ -140,6 +171,11 @@ class LambdaMagics(Magics):
     @magic_arguments()
     @function_name
     @deploy_options
+    @argument("--publish", action="store_true",
+              help="also publish the code as a new version (1, 2, ...), as Lambda's Publish")
+    @argument("--route", action="append", default=[], metavar="'METHOD /path'",
+              help="serve the function on this HTTP route, e.g. --route \"GET /items/{id}\" "
+                   "(repeatable; see %%lambda serve)")
     @cell_magic
     def lambda_function(self, line: str, cell: str) -> FunctionCard:
         """Deploy the cell's code as Lambda function NAME (creating or updating it).
@@ -154,7 +190,14 @@ class LambdaMagics(Magics):
         with _refusals():
             self.platform.deploy(args.name, cell, args.handler, memory=args.memory,
                                  timeout=args.timeout, environment=env, backend=args.backend,
-                                 description=args.description)
+                                 description=args.description,
+                                 requirements=_requirements(args), image=args.image,
+                                 network=args.network)
+            if args.reserved_concurrency is not None:
+                self.platform.put_function_concurrency(args.name, args.reserved_concurrency)
+            if args.provisioned is not None:
+                self.platform.put_provisioned_concurrency_config(args.name, args.provisioned)
+        self._after_deploy(args)
         for warning in deploy_warnings(args.name, cell, self.shell.user_ns):
             print(warning, file=sys.stderr)
         return FunctionCard(self.platform, args.name, namespace=self.shell.user_ns)
@@ -162,6 +205,8 @@ class LambdaMagics(Magics):
     @no_var_expand
     @magic_arguments()
     @function_name
+    @argument("--async", dest="asynchronous", action="store_true",
+              help="an asynchronous (Event) invocation: queued, retried on failure, status 202")
     @cell_magic("lambda")
     def lambda_cell(self, line: str, cell: str) -> InvocationResult:
         """Invoke function NAME with the cell as the event: JSON, or else a Python expression
@@ -169,13 +214,15 @@ class LambdaMagics(Magics):
         the InvocationResult (``r = _`` keeps it).
         """
         args = parse_line(self.lambda_cell, line)
-        return self._invoke(args.name, cell)
+        return self._invoke(args.name, cell, asynchronous=args.asynchronous)
 
-    def _invoke(self, name: str, event_text: str) -> InvocationResult:
+    def _invoke(self, name: str, event_text: str, asynchronous: bool = False) -> InvocationResult:
         with _refusals():
             platform = self.platform
             platform.get_function(name)  # before evaluating the event, whose code may do things
             event = parse_event(event_text, self.shell.user_ns)
+            if asynchronous:
+                return platform.invoke(name, event, invocation_type="Event")
             with LiveLogDisplay(self.shell, name) as live:
                 return platform.invoke(name, event, on_log=live.write)
 
@@ -198,8 +245,11 @@ class LambdaMagics(Magics):
 
     def _cmd_invoke(self, spec: Callable, rest: str) -> InvocationResult:
         # the event is the raw rest of the line: shell-like splitting would eat JSON's quotes
+        asynchronous = rest.startswith("--async ")
+        if asynchronous:
+            rest = rest[len("--async "):].lstrip()
         name, _, event = rest.partition(" ")
-        return self._invoke(parse_line(spec, name).name, event)
+        return self._invoke(parse_line(spec, name).name, event, asynchronous=asynchronous)
 
     def _cmd_logs(self, spec: Callable, rest: str) -> None:
         args = parse_line(spec, rest)
@@ -226,6 +276,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics and close the kernel's Platform: no sandbox outlives the extension."""
+    stop_server()
     magics = ipython.magics_manager.magics
     for kind, names in LambdaMagics.magics.items():
         for name in names:

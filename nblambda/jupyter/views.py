@@ -34,6 +34,8 @@ _STATUS = {  # status -> (label, colour)
     "timeout": ("timeout", "#bc4c00"),
     "oom": ("out of memory", "#8250df"),
     "crash": ("crash", "#82071e"),
+    "queued": ("queued (202)", "#0969da"),
+    "dryrun": ("dry run (204)", "#57606a"),
 }
 
 
@@ -117,6 +119,13 @@ def _error_html(error: dict) -> str:
 def invocation_html(result: InvocationResult) -> str:
     """A static, self-contained HTML view: badges, result or error, logs, REPORT figures."""
     label, colour = _STATUS.get(result.status, (result.status, "#57606a"))
+    if result.status in ("queued", "dryrun"):
+        note = ("queued for an asynchronous run: see %lambda logs, or the function's history"
+                if result.status == "queued" else "the request is valid; nothing ran")
+        return (f'<div class="nblambda-invocation {_NO_MATH}" style="{_BOX}">'
+                f"<b>{esc(result.function_name)}</b>{badge(label, colour)}"
+                f' <span style="color: #57606a; font-size: 11px;">request '
+                f"{esc(result.request_id)} · {esc(note)}</span></div>")
     head = (f"<b>{esc(result.function_name)}</b>{badge(label, colour)}"
             f"{badge('cold' if result.cold else 'warm', '#0969da' if result.cold else '#6e7781')}"
             f' <span style="color: #57606a; font-size: 11px;">{esc(result.version)} · request '

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 from ..errors import LambdaError
 from ..models import InvocationResult
 from ..platform import Platform
+from . import live
 from .event import EventError, parse_event
 from .views import (LiveLog, esc, function_html, function_state, function_text, invocation_html,
                     running_html)
@@ -91,11 +92,14 @@ class FunctionCard(widgets.VBox):
         self.invoke_button = widgets.Button(description="Invoke", icon="play",
                                             button_style="primary", tooltip=f"Invoke {name}")
         self.message = widgets.HTML()
+        self.stats = widgets.HTML()
         self.result_view = InvocationView()
         self.invoke_button.on_click(lambda _button: self.invoke())
-        super().__init__(children=[self.info, self.event, self.invoke_button, self.message,
-                                   self.result_view], **kwargs)
+        super().__init__(children=[self.info, self.stats, self.event, self.invoke_button,
+                                   self.message, self.result_view], **kwargs)
         self.refresh()
+        live.refresh(self)
+        live.watch(self)  # concurrency, queued events, throttles and DLQ size, kept current
 
     @property
     def state(self) -> str:

@@ -26,6 +26,7 @@ class Lease:
     cold: bool
     init: InitOutcome | None = None
     backend: str = "process"
+    provisioned: bool = False  # kept initialised ahead of demand: never reaped for idleness
 
 
 class Pool:
@@ -176,7 +177,7 @@ class Pool:
         victims = []
         with self._cond:
             for sid, (lease, last_used) in list(self._idle.items()):
-                if now - last_used >= self.keep_alive_s:
+                if not lease.provisioned and now - last_used >= self.keep_alive_s:
                     del self._idle[sid]
                     self._reserved_mb -= lease.memory_mb
                     victims.append(lease)
@@ -185,6 +186,36 @@ class Pool:
         for lease in victims:
             self._destroy(lease.sandbox)
         return len(victims)
+
+    def provisioned_count(self, key: tuple) -> int:
+        with self._cond:
+            leases = [lease for lease, _ in self._idle.values()] + list(self._busy.values())
+            return sum(1 for lease in leases if lease.provisioned and lease.key == key)
+
+    def add_provisioned(self, key: tuple, name: str, memory_mb: int, backend: str,
+                        init_message: Callable[[], dict], spec=None) -> bool:
+        """Start and initialise one sandbox for ``key`` now, and keep it warm (Lambda's
+        provisioned concurrency). False if the memory budget has no room or init failed."""
+        with self._cond:
+            if self._closed or self._reserved_mb + memory_mb > self.memory_budget_mb:
+                return False
+            self._reserved_mb += memory_mb
+        try:
+            sandbox = self.backends[backend].start(memory_mb, spec)
+        except Exception:
+            with self._cond:
+                self._reserved_mb -= memory_mb
+            raise
+        outcome = sandbox.init(init_message(), INIT_TIMEOUT_S)
+        lease = Lease(sandbox, key, name, memory_mb, False, backend=backend, provisioned=True)
+        with self._cond:
+            if outcome.ok and not self._closed:
+                self._idle[id(sandbox)] = (lease, self.clock())
+                self._cond.notify_all()
+                return True
+            self._reserved_mb -= memory_mb
+        self._destroy(sandbox)
+        return False
 
     def _destroy(self, sandbox: Sandbox) -> None:
         try:
