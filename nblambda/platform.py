@@ -18,14 +18,15 @@ from typing import Any, Callable
 from . import validation
 from .concurrency import ConcurrencyLimits
 from .dispatcher import Dispatcher, EventInvokeConfig
+from .eventconfig import EventInvokeConfigs
 from .eventqueue import DeadLetter, EventQueue, QueuedEvent
 from .concurrency import RESERVED_REASON
-from .errors import (InvalidParameterValueException, LambdaError, ResourceNotFoundException,
-                     TooManyRequestsException)
+from .errors import (InvalidParameterValueException, LambdaError, TooManyRequestsException)
 from .invoker import Invoker
+from .provisioning import Provisioner
 from .layers import DependencyLayers
 from .logs import DEFAULT_LOG_LIMIT
-from .models import Alias, FunctionConfig, InvocationResult, function_arn
+from .models import Alias, FunctionConfig, InvocationResult
 from .registry import LATEST, Registry, parse_function_ref
 from .sandbox.pool import Pool
 from .store import Store
@@ -89,7 +90,9 @@ class Platform:
         self.invoker = Invoker(self.pool, self._backends, self.store, self.limits,
                                self.home / "code", log_limit, layers=self.layers)
         self.wall_clock = wall_clock
-        self._event_configs: dict[str, tuple[float, EventInvokeConfig]] = {}
+        self.event_configs = EventInvokeConfigs(self.store, self.registry)
+        self.provisioner = Provisioner(self.store, self.registry, self.pool, self.invoker,
+                                       self.limits.reserved, lambda: self._closed)
         self.events = EventQueue(self.store, self.home / "queue")
         self.dispatcher = Dispatcher(self.events, self._run_event, self.event_invoke_config,
                                      self._send_to_function, workers=async_workers,
@@ -165,7 +168,7 @@ class Platform:
                                    requirements=requirements, image=image, network=network)
         self.pool.retire(name, version=LATEST, keep_key=config.sandbox_key)
         if LATEST in self.store.get_setting(name, "provisioned", {}):
-            self._ensure_provisioned(name)
+            self.provisioner.ensure(name)
         return self.publish_version(name) if publish else config
 
     def get_function(self, name: str, qualifier: str | None = None) -> FunctionConfig:
@@ -234,65 +237,13 @@ class Platform:
         """Keep ``count`` sandboxes of ``name`` (at ``qualifier``) initialised ahead of demand;
         invocations on them report no Init Duration. AWS requires a version or alias here;
         nblambda also accepts $LATEST (the default), re-provisioning after each deploy."""
-        fn_name, qualifier = parse_function_ref(name, qualifier)
-        self.registry.resolve(fn_name, qualifier)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InvalidParameterValueException(
-                "ProvisionedConcurrentExecutions must be a whole number >= 0")
-        reserved = self.limits.reserved(fn_name)
-        if reserved is not None and count > reserved:
-            raise InvalidParameterValueException(
-                "Requested Provisioned Concurrency should not be greater than the "
-                f"reservedConcurrentExecution for function ({reserved})")
-        settings = dict(self.store.get_setting(fn_name, "provisioned", {}))
-        settings[qualifier or LATEST] = count
-        self.store.set_setting(fn_name, "provisioned", settings)
-        self._ensure_provisioned(fn_name)
-        return self.get_provisioned_concurrency_config(fn_name, qualifier)
+        return self.provisioner.put(name, count, qualifier)
 
     def get_provisioned_concurrency_config(self, name: str, qualifier: str | None = None) -> dict:
-        fn_name, qualifier = parse_function_ref(name, qualifier)
-        requested = self.store.get_setting(fn_name, "provisioned", {}).get(qualifier or LATEST)
-        if requested is None:
-            raise ResourceNotFoundException(
-                f"No Provisioned Concurrency Config found for this function: "
-                f"{function_arn(fn_name, qualifier or LATEST)}")
-        config, _ = self.registry.resolve(fn_name, qualifier)
-        available = self.pool.provisioned_count(config.sandbox_key)
-        return {"RequestedProvisionedConcurrentExecutions": requested,
-                "AvailableProvisionedConcurrentExecutions": available,
-                "AllocatedProvisionedConcurrentExecutions": available,
-                "Status": "READY" if available >= requested else "IN_PROGRESS"}
+        return self.provisioner.describe(name, qualifier)
 
     def delete_provisioned_concurrency_config(self, name: str, qualifier: str | None = None) -> None:
-        fn_name, qualifier = parse_function_ref(name, qualifier)
-        settings = dict(self.store.get_setting(fn_name, "provisioned", {}))
-        settings.pop(qualifier or LATEST, None)
-        self.store.set_setting(fn_name, "provisioned", settings or None)
-        config, _ = self.registry.resolve(fn_name, qualifier)
-        self.pool.retire(fn_name, version=config.version)
-
-    def _ensure_provisioned(self, only: str | None = None) -> None:
-        """Start what is missing of every provisioned concurrency setting (after a deploy, a
-        timeout or a crash destroyed some)."""
-        for fn in ([self.registry.latest(only)] if only else self.registry.list()):
-            for qualifier, count in self.store.get_setting(fn.name, "provisioned", {}).items():
-                try:
-                    config, _ = self.registry.resolve(fn.name, qualifier)
-                except LambdaError:
-                    continue
-                spec = self.invoker.spec(config)
-
-                def message(config=config, spec=spec) -> dict:
-                    base = self.invoker.init_message(config, spec)
-                    return dict(base, env=dict(
-                        base["env"], AWS_LAMBDA_INITIALIZATION_TYPE="provisioned-concurrency"))
-
-                for _ in range(count - self.pool.provisioned_count(config.sandbox_key)):
-                    if self._closed or not self.pool.add_provisioned(
-                            config.sandbox_key, config.name, config.memory, config.backend,
-                            message, spec):
-                        break
+        self.provisioner.delete(name, qualifier)
 
     def _load_settings(self) -> None:
         for fn in self.registry.list():
@@ -436,59 +387,20 @@ class Platform:
                                          on_failure: str | None = None,
                                          dead_letter_queue: bool | None = None) -> dict:
         """Retries (0-2), maximum event age (60-21600 s) and destinations (function names or
-        ARNs) of ``name``'s asynchronous invocations."""
-        self.registry.latest(name)
-        current = self.event_invoke_config(name)
-        retries = current.maximum_retry_attempts if maximum_retry_attempts is None \
-            else maximum_retry_attempts
-        age = current.maximum_event_age_s if maximum_event_age_in_seconds is None \
-            else maximum_event_age_in_seconds
-        if not isinstance(retries, int) or not 0 <= retries <= 2:
-            raise InvalidParameterValueException(
-                "1 validation error detected: Value at 'maximumRetryAttempts' failed to satisfy "
-                "constraint: Member must have value between 0 and 2")
-        if not isinstance(age, int) or not 60 <= age <= 21600:
-            raise InvalidParameterValueException(
-                "1 validation error detected: Value at 'maximumEventAgeInSeconds' failed to "
-                "satisfy constraint: Member must have value between 60 and 21600")
-        for target in (on_success, on_failure):
-            if target:
-                self.registry.latest(parse_function_ref(target)[0])
-        config = EventInvokeConfig(
-            retries, age, on_success if on_success is not None else current.on_success,
-            on_failure if on_failure is not None else current.on_failure,
-            current.dead_letter_queue if dead_letter_queue is None else dead_letter_queue)
-        self.store.set_setting(name, "event_invoke_config", config.to_dict())
-        self._event_configs.pop(name, None)
-        return self.get_function_event_invoke_config(name)
+        ARNs) of ``name``'s asynchronous invocations; returns AWS's FunctionEventInvokeConfig."""
+        return self.event_configs.put(
+            name, maximum_retry_attempts=maximum_retry_attempts,
+            maximum_event_age_in_seconds=maximum_event_age_in_seconds, on_success=on_success,
+            on_failure=on_failure, dead_letter_queue=dead_letter_queue)
 
     def event_invoke_config(self, name: str) -> EventInvokeConfig:
-        # Read for every async event: cached briefly, so another kernel's change still shows.
-        cached = self._event_configs.get(name)
-        if cached is not None and time.monotonic() - cached[0] < 1.0:
-            return cached[1]
-        self.registry.latest(name)
-        data = self.store.get_setting(name, "event_invoke_config")
-        config = EventInvokeConfig(**data) if data else EventInvokeConfig()
-        self._event_configs[name] = (time.monotonic(), config)
-        return config
+        return self.event_configs.get(name)
 
     def get_function_event_invoke_config(self, name: str) -> dict:
-        """The configuration in AWS's FunctionEventInvokeConfig shape."""
-        config = self.event_invoke_config(name)
-        fn = self.registry.latest(name)
-        destinations = {}
-        for key, target in (("OnSuccess", config.on_success), ("OnFailure", config.on_failure)):
-            if target:
-                destinations[key] = {"Destination": function_arn(*parse_function_ref(target))}
-        return {"FunctionArn": fn.version_arn, "MaximumRetryAttempts": config.maximum_retry_attempts,
-                "MaximumEventAgeInSeconds": config.maximum_event_age_s,
-                "LastModified": fn.updated_at, "DestinationConfig": destinations}
+        return self.event_configs.describe(name)
 
     def delete_function_event_invoke_config(self, name: str) -> None:
-        self.registry.latest(name)
-        self.store.set_setting(name, "event_invoke_config", None)
-        self._event_configs.pop(name, None)
+        self.event_configs.delete(name)
 
     def queued_events(self, name: str | None = None) -> list[QueuedEvent]:
         """Asynchronous events waiting or running (including those waiting for a retry)."""
@@ -530,7 +442,7 @@ class Platform:
         while not self._stop.wait(interval):
             try:
                 self.pool.reap()
-                self._ensure_provisioned()
+                self.provisioner.ensure()
             except Exception:
                 pass
 

@@ -116,7 +116,7 @@ class Registry:
         if any(a.function_version == qualifier or qualifier in a.routing
                for a in self.list_aliases(name)):
             raise ResourceConflictException(
-                f"Unable to delete version because the following aliases reference it: "
+                "Unable to delete version because the following aliases reference it: "
                 + ", ".join(a.name for a in self.list_aliases(name)
                             if a.function_version == qualifier or qualifier in a.routing))
         if not self.store.delete_version(name, int(qualifier)):

@@ -1,11 +1,9 @@
 """Asynchronous invocation: durable queue, retries, event age, destinations, DLQ, crash recovery."""
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest

@@ -1,6 +1,5 @@
 """START / END / REPORT, captured output, streaming, memory figures and bounded logs."""
 import re
-import threading
 import time
 
 import pytest

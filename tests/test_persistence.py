@@ -35,7 +35,7 @@ def test_code_folder_is_recreated_if_missing(tmp_path):
 
     home = tmp_path / "home"
     with Platform(home) as p:
-        fn = p.deploy("f", "def handler(e, c):\n    return 'here'\n")
+        p.deploy("f", "def handler(e, c):\n    return 'here'\n")
     shutil.rmtree(home / "code")
     with Platform(home) as p2:
         assert p2.invoke("f").payload == "here"

@@ -1,6 +1,5 @@
 """Nothing is left behind: after close(), interpreter exit, or a SIGKILLed kernel."""
 import json
-import os
 import subprocess
 import sys
 import textwrap
