@@ -42,8 +42,16 @@ class Invoker:
         self.log_limit = log_limit
         self.layers = layers
         self._init_messages: dict[tuple, dict] = {}
+        self._specs: dict[tuple, SandboxSpec] = {}
 
     def spec(self, config: FunctionConfig) -> SandboxSpec:
+        # Per invoke on the hot path; a configuration's spec never changes, so build it once.
+        spec = self._specs.get(config.sandbox_key)
+        if spec is None:
+            spec = self._specs[config.sandbox_key] = self._build_spec(config)
+        return spec
+
+    def _build_spec(self, config: FunctionConfig) -> SandboxSpec:
         layer_dir = None
         if config.requirements and self.layers is not None:
             layer_dir = str(self.layers.path(config.requirements,

@@ -4,6 +4,7 @@ Plain dataclasses, so every layer (store, API, widgets) can read them without im
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,7 +53,7 @@ class FunctionConfig:
     def module(self) -> str:
         return self.handler.rsplit(".", 1)[0]
 
-    @property
+    @functools.cached_property  # read several times per invoke; a frozen config never changes
     def sandbox_key(self) -> tuple:
         """What makes two sandboxes interchangeable: same code, same configuration."""
         return (self.name, self.version, self.code_hash, self.handler, self.memory, self.timeout,
@@ -150,9 +151,16 @@ class InvocationResult:
         return ""
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("raw_payload")
-        return data
+        # By hand: dataclasses.asdict deep-copies, and this runs once per invocation recorded.
+        return {"request_id": self.request_id, "function_name": self.function_name,
+                "payload": self.payload, "error": self.error, "logs": self.logs,
+                "cold": self.cold, "duration_ms": self.duration_ms,
+                "billed_duration_ms": self.billed_duration_ms,
+                "init_duration_ms": self.init_duration_ms,
+                "max_memory_used_mb": self.max_memory_used_mb,
+                "memory_size_mb": self.memory_size_mb, "status": self.status,
+                "version": self.version, "started_at": self.started_at,
+                "content_type": self.content_type}
 
     def summary(self) -> str:
         if self.status == "queued":

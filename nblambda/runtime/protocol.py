@@ -6,7 +6,6 @@ body. Payloads and log text travel in the body, so a 6 MB event is never JSON-es
 import json
 import socket
 import struct
-import time
 
 _PREFIX = struct.Struct("!II")
 MAX_HEADER = 1 << 20
@@ -17,17 +16,9 @@ class ChannelClosed(Exception):
     """The other end went away (EOF or reset)."""
 
 
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-
-
 class Channel:
-    """``spin``: seconds to poll for the next frame before blocking. Waking a sleeping process on
-    another CPU costs tens of microseconds (far more in a VM); a short poll after each message
-    keeps back-to-back invocations off that path."""
-
-    def __init__(self, sock: socket.socket, spin: float = 0.0):
+    def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.spin = spin if _DONTWAIT else 0.0
         self._buf = bytearray()
 
     def send(self, header: dict, body: bytes = b"") -> None:
@@ -40,24 +31,8 @@ class Channel:
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise ChannelClosed(str(exc)) from None
 
-    def _poll(self, n: int) -> None:
-        end = time.perf_counter() + self.spin
-        buf = self._buf
-        while len(buf) < n and time.perf_counter() < end:
-            try:
-                chunk = self.sock.recv(max(65536, n - len(buf)), _DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except ConnectionResetError as exc:
-                raise ChannelClosed(str(exc)) from None
-            if not chunk:
-                raise ChannelClosed("end of stream")
-            buf += chunk
-
     def _fill(self, n: int) -> None:
         buf = self._buf
-        if self.spin and len(buf) < n:
-            self._poll(n)
         while len(buf) < n:
             try:
                 chunk = self.sock.recv(max(65536, n - len(buf)))
