@@ -155,3 +155,19 @@ def runtime_pids() -> set:
         if b"nblambda/runtime" in cmd and alive(int(entry.name)):
             pids.add(int(entry.name))
     return pids
+
+
+@pytest.fixture
+def shell(tmp_path, monkeypatch):
+    """An in-process IPython with the extension loaded, on its own nblambda home; unloading it
+    at the end closes the kernel's platform (and a server it started)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("NBLAMBDA_HOME", str(tmp_path / "home"))
+    ip = InteractiveShell.instance()
+    before = set(ip.user_ns)
+    ip.run_line_magic("load_ext", "nblambda")
+    yield ip
+    ip.run_line_magic("unload_ext", "nblambda")
+    for name in set(ip.user_ns) - before:  # the next test starts from a clean namespace
+        ip.user_ns.pop(name, None)

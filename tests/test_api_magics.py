@@ -4,7 +4,6 @@ import json
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from apiserver import client, http
@@ -17,13 +16,6 @@ def handler(event, context):
 '''
 
 
-@pytest.fixture
-def shell(tmp_path, monkeypatch):
-    monkeypatch.setenv("NBLAMBDA_HOME", str(tmp_path / "home"))
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "nblambda")
-    yield ip
-    ip.run_line_magic("unload_ext", "nblambda")  # also stops the server
 
 
 def run(shell, line, cell=None):

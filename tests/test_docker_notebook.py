@@ -1,47 +1,21 @@
 """The containers notebook runs headless and shows what its text says it shows."""
 import re
-from pathlib import Path
 
 import pytest
 
 from conftest import require_docker
-from nblambda.notebook_runner import execute
+from notebook_helpers import cell_after, error_outputs, run_notebook, text_of
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03-containers.ipynb"
-
-
-def text_of(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream":
-            parts.append(out["text"])
-        elif "data" in out:
-            parts.append(out["data"].get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def cell_after(nb, prefix: str):
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.startswith(prefix):
-            return cell
-    raise AssertionError(f"no cell starts with {prefix!r}")
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     require_docker()
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NBLAMBDA_HOME", str(tmp_path_factory.mktemp("containers-home")))
-    try:
-        return execute(NOTEBOOK, tmp_path_factory.mktemp("out") / "executed.ipynb", timeout=300)
-    finally:
-        mp.undo()
+    return run_notebook("03-containers.ipynb", tmp_path_factory)[0]
 
 
 def test_every_cell_runs_without_error(executed):
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
-              if o.get("output_type") == "error"]
-    assert errors == []
+    assert error_outputs(executed) == []
 
 
 def test_the_same_function_gives_the_same_result_on_both_backends(executed):

@@ -3,8 +3,6 @@ import _thread
 import threading
 import time
 
-import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from nblambda.fanout import MapResults
@@ -77,13 +75,6 @@ def test_background_map_can_be_waited_for_and_cancelled(platform):
     assert 2 <= results.progress.done < 30 and results.progress.cancelled > 0
 
 
-@pytest.fixture
-def shell(tmp_path, monkeypatch):
-    monkeypatch.setenv("NBLAMBDA_HOME", str(tmp_path / "home"))
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "nblambda")
-    yield sh
-    sh.run_line_magic("unload_ext", "nblambda")
 
 
 def test_map_and_dlq_and_async_magics(shell):

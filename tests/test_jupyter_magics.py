@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from conftest import alive, src, wait_gone
@@ -23,15 +22,6 @@ ECHO = src("""
 """)
 
 
-@pytest.fixture
-def shell(tmp_path, monkeypatch):
-    monkeypatch.setenv("NBLAMBDA_HOME", str(tmp_path / "home"))
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "nblambda")
-    yield ip
-    ip.run_line_magic("unload_ext", "nblambda")
-    for name in ("x", "n", "model", "threshold", "json"):
-        ip.user_ns.pop(name, None)
 
 
 def deploy(shell, line="echo", cell=ECHO):

@@ -7,7 +7,6 @@ import os
 import sys
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from conftest import src
@@ -137,13 +136,6 @@ def test_concurrent_deploys_of_one_set_install_it_once(tmp_path, wheels):
 
 
 # -- the magic's options -------------------------------------------------------------------------
-@pytest.fixture
-def shell(tmp_path, monkeypatch):
-    monkeypatch.setenv("NBLAMBDA_HOME", str(tmp_path / "home"))
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "nblambda")
-    yield ip
-    ip.run_line_magic("unload_ext", "nblambda")
 
 
 def test_magic_takes_requirements_inline_and_from_a_file(shell, tmp_path, wheels):

@@ -1,48 +1,21 @@
 """The quickstart notebook runs headless, on real data, and shows what the tutorial says it shows."""
-from pathlib import Path
 
 import pytest
 
 from nblambda import Platform
-from nblambda.notebook_runner import execute, summary
+from nblambda.notebook_runner import summary
+from notebook_helpers import cell_after, error_outputs, run_notebook, text_of
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01-quickstart.ipynb"
-
-
-def text_of(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream":
-            parts.append(out["text"])
-        elif "data" in out:
-            parts.append(out["data"].get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def cell_after(nb, prefix: str):
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.startswith(prefix):
-            return cell
-    raise AssertionError(f"no cell starts with {prefix!r}")
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    home = tmp_path_factory.mktemp("quickstart-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NBLAMBDA_HOME", str(home))
-    try:
-        nb = execute(NOTEBOOK, tmp_path_factory.mktemp("out") / "executed.ipynb", timeout=300)
-    finally:
-        mp.undo()
-    return nb, home
+    return run_notebook("01-quickstart.ipynb", tmp_path_factory)
 
 
 def test_every_cell_runs_without_error(executed):
     nb, _ = executed
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.get("output_type") == "error"]
-    assert errors == []
+    assert error_outputs(nb) == []
 
 
 def test_cold_then_warm_invocation_with_widgets(executed):
