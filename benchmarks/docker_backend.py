@@ -17,58 +17,15 @@ import platform as pyplatform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Iterator
 
+from baselines import percentile, run_threads, summarize_ns  # noqa: F401 (shared with run_docker)
 from nblambda import Platform
 
 NOOP_SOURCE = "def handler(e, c):\n    return None\n"
 MEMORY_MB = 128  # Lambda's default: 0.07 vCPU by its CPU-to-memory rule
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list (q in [0, 100])."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, round(q / 100.0 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[rank]
-
-
-def summarize_ns(samples_ns: list[int]) -> dict:
-    values = sorted(s / 1e6 for s in samples_ns)
-    return {"n": len(values), "p50_ms": percentile(values, 50), "p90_ms": percentile(values, 90),
-            "p99_ms": percentile(values, 99), "min_ms": values[0], "max_ms": values[-1],
-            "mean_ms": sum(values) / len(values)}
-
-
-def run_threads(concurrency: int, seconds: float, call: Callable[[int], None]) -> dict:
-    """Calls per second of ``concurrency`` threads each calling ``call(i)`` in a loop."""
-    counts = [0] * concurrency
-    stop = threading.Event()
-    start = threading.Barrier(concurrency + 1)
-
-    def loop(i: int) -> None:
-        start.wait()
-        n = 0
-        while not stop.is_set():
-            call(i)
-            n += 1
-        counts[i] = n
-
-    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    start.wait()
-    began = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    elapsed = time.perf_counter() - began
-    for t in threads:
-        t.join()
-    return {"concurrency": concurrency, "seconds": elapsed, "count": sum(counts),
-            "per_second": sum(counts) / elapsed}
 
 
 @contextlib.contextmanager
