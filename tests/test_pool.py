@@ -144,3 +144,30 @@ def test_platform_keeps_serving_after_timeouts_ooms_and_crashes(platform):
     assert platform.invoke("ok", 7).payload == 7
     stats = platform.stats()
     assert stats["busy"] == 0 and stats["idle"] == 1 and stats["memory_mb"] == 128
+
+
+def test_requests_waiting_for_memory_are_served_in_arrival_order(make_platform):
+    # Room for one sandbox: "a" runs, then "b" and a second "a" wait. When the first "a" ends,
+    # its warm sandbox must not jump the queue: "b" arrived first, so "b" goes first.
+    p = make_platform(memory_budget_mb=128)
+    p.deploy("a", PID)
+    p.deploy("b", PID)
+    order, lock = [], threading.Lock()
+
+    def call(name, seconds):
+        r = p.invoke(name, seconds)
+        with lock:
+            order.append((name, time.monotonic()))
+        return r
+
+    first = threading.Thread(target=call, args=("a", 0.6))
+    first.start()
+    time.sleep(0.2)
+    waiting_b = threading.Thread(target=call, args=("b", 0.3))
+    waiting_b.start()
+    time.sleep(0.1)
+    waiting_a = threading.Thread(target=call, args=("a", 0.0))
+    waiting_a.start()
+    for t in (first, waiting_b, waiting_a):
+        t.join()
+    assert [name for name, _ in order] == ["a", "b", "a"]

@@ -5,6 +5,7 @@ The pool never asks which backend a sandbox runs on; it only holds leases.
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections import OrderedDict
@@ -39,6 +40,7 @@ class Pool:
         self.clock = clock
         self.acquire_timeout_s = acquire_timeout_s
         self._cond = threading.Condition()
+        self._waiters: collections.deque = collections.deque()
         # key -> {sandbox: (lease, last_used)}; OrderedDicts keep least recently used first
         self._idle: OrderedDict[int, tuple[Lease, float]] = OrderedDict()
         self._busy: dict[int, Lease] = {}
@@ -102,33 +104,52 @@ class Pool:
         return lease
 
     def _take_warm_or_reserve(self, key, memory_mb, waited_until, to_kill) -> Lease | None:
+        """A warm lease, or None with memory reserved for a new sandbox. Requests that must wait
+        for memory wait in arrival order (a FIFO of tickets): while anyone waits, only the head
+        of the line may take a sandbox, so one busy function cannot starve another."""
+        ticket = object()
         with self._cond:
-            while True:
-                if self._closed:
-                    raise RuntimeError("the platform is closed")
-                for sid in reversed(self._idle):  # most recently used first: it is warmest
-                    lease, _ = self._idle[sid]
-                    if lease.key == key:
-                        del self._idle[sid]
-                        self._busy[sid] = lease
-                        lease.cold, lease.init = False, None
-                        self.counters["warm"] += 1
-                        return lease
-                while self._reserved_mb + memory_mb > self.memory_budget_mb and self._idle:
-                    sid, (victim, _) = self._idle.popitem(last=False)
-                    self._reserved_mb -= victim.memory_mb
-                    self.counters["evicted"] += 1
-                    to_kill.append(victim)
-                if self._reserved_mb + memory_mb <= self.memory_budget_mb:
-                    self._reserved_mb += memory_mb
-                    return None
-                remaining = waited_until - time.monotonic()
-                if remaining <= 0:
-                    raise TooManyRequestsException(
-                        "Rate Exceeded: the sandbox pool's memory budget "
-                        f"({self.memory_budget_mb} MB) is in use by running invocations",
-                        reason="ConcurrentInvocationLimitExceeded")
-                self._cond.wait(remaining)
+            try:
+                while True:
+                    if self._closed:
+                        raise RuntimeError("the platform is closed")
+                    if not self._waiters or self._waiters[0] is ticket:
+                        lease = self._try_take(key, memory_mb, to_kill)
+                        if lease is not False:
+                            return lease
+                    if ticket not in self._waiters:
+                        self._waiters.append(ticket)
+                    remaining = waited_until - time.monotonic()
+                    if remaining <= 0:
+                        raise TooManyRequestsException(
+                            "Rate Exceeded: the sandbox pool's memory budget "
+                            f"({self.memory_budget_mb} MB) is in use by running invocations",
+                            reason="ConcurrentInvocationLimitExceeded")
+                    self._cond.wait(remaining)
+            finally:
+                if ticket in self._waiters:
+                    self._waiters.remove(ticket)
+                    self._cond.notify_all()
+
+    def _try_take(self, key, memory_mb, to_kill) -> Lease | None | bool:
+        """Under the lock: a warm lease, None (memory reserved), or False (no room yet)."""
+        for sid in reversed(self._idle):  # most recently used first: it is warmest
+            lease, _ = self._idle[sid]
+            if lease.key == key:
+                del self._idle[sid]
+                self._busy[sid] = lease
+                lease.cold, lease.init = False, None
+                self.counters["warm"] += 1
+                return lease
+        while self._reserved_mb + memory_mb > self.memory_budget_mb and self._idle:
+            sid, (victim, _) = self._idle.popitem(last=False)
+            self._reserved_mb -= victim.memory_mb
+            self.counters["evicted"] += 1
+            to_kill.append(victim)
+        if self._reserved_mb + memory_mb <= self.memory_budget_mb:
+            self._reserved_mb += memory_mb
+            return None
+        return False
 
     def release(self, lease: Lease, reusable: bool) -> None:
         sid = id(lease.sandbox)
