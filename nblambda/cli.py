@@ -22,14 +22,12 @@ from .errors import LambdaError
 from .platform import Platform
 
 
-def _env_pairs(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"--env takes KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env
+def _env_pair(pair: str) -> tuple[str, str]:
+    """argparse type of --env: a refusal becomes argparse's usage error, not a traceback."""
+    key, sep, value = pair.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--env takes KEY=VALUE, got {pair!r}")
+    return key, value
 
 
 def _payload(text: str | None) -> bytes:
@@ -51,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--memory", type=int, default=128)
     deploy.add_argument("--timeout", type=int, default=3)
     deploy.add_argument("--handler", default="handler")
-    deploy.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    deploy.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", type=_env_pair)
+    deploy.add_argument("--backend", default=None, help="process (default) or docker")
+    deploy.add_argument("--requirements", default=None, metavar="'PKG==V ...'",
+                        help="dependencies, installed once into a shared layer")
+    deploy.add_argument("--publish", action="store_true", help="also publish a new version")
     invoke = sub.add_parser("invoke", help="invoke a function and print its response")
     invoke.add_argument("name")
     invoke.add_argument("--payload", help="JSON event, or @file")
@@ -104,7 +106,9 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
         elif args.command == "deploy":
             source = Path(args.file).read_text()
             fn = platform.deploy(args.name, source, args.handler, memory=args.memory,
-                                 timeout=args.timeout, environment=_env_pairs(args.env))
+                                 timeout=args.timeout, environment=dict(args.env),
+                                 backend=args.backend, requirements=args.requirements,
+                                 publish=args.publish)
             print(f"deployed {fn.name} ({fn.code_hash[:12]})", file=out)
         elif args.command == "invoke":
             r = platform.invoke(args.name, payload=_payload(args.payload))

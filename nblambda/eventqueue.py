@@ -10,9 +10,11 @@ in the queue: at-least-once delivery, as Lambda's.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import struct
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +60,19 @@ def process_identity(pid: int | None = None) -> str:
     return f"{pid}:{start}"
 
 
+_instances = itertools.count(1)
+
+
+def new_owner() -> str:
+    """This platform's name on the events it claims: its process, plus an instance number, since
+    two Platforms of one process each hand back only their own events when they close."""
+    return f"{process_identity()}:{next(_instances)}"
+
+
 def owner_alive(owner: str) -> bool:
-    pid, _, start = owner.partition(":")
+    """Whether the process behind ``owner`` (``pid:start[:instance]``) still runs."""
+    pid, _, rest = owner.partition(":")
+    start = rest.split(":")[0]
     if not pid.isdigit():
         return False
     try:
@@ -68,7 +81,7 @@ def owner_alive(owner: str) -> bool:
         return False
     except PermissionError:
         pass
-    return start == "?" or process_identity(int(pid)) == owner
+    return start == "?" or process_identity(int(pid)) == f"{pid}:{start}"
 
 
 @dataclass
@@ -141,7 +154,7 @@ class EventQueue:
     def __init__(self, store: Store, journal_dir: Path, owner: str | None = None,
                  on_ingest: Callable[[], None] | None = None) -> None:
         self.store = store
-        self.owner = owner or process_identity()
+        self.owner = owner or new_owner()
         self.store.connection().executescript(SCHEMA)
         self.journal_dir = journal_dir
         self.journal_dir.mkdir(parents=True, exist_ok=True)
@@ -188,14 +201,32 @@ class EventQueue:
                 old_fd, old_generation = self._fd, self._generation
                 self._generation += 1
                 self._fd = self._open_journal()
-            self._insert(batch)
+            inserted = self._insert_until_done(batch)
             os.close(old_fd)
-            os.unlink(self._journal_path(old_generation))
+            if inserted:
+                self._journal_path(old_generation).unlink(missing_ok=True)
             with self._lock:
                 self._ingesting = 0
                 self._lock.notify_all()
             if self.on_ingest is not None:
                 self.on_ingest()
+
+    def _insert_until_done(self, rows: list[tuple]) -> bool:
+        """The journal keeps these rows until SQLite has them, so a failing insert (a locked or
+        full disk) is retried, never dropped; it is reported once."""
+        reported = False
+        while True:
+            try:
+                self._insert(rows)
+                return True
+            except Exception as exc:
+                if not reported:
+                    print(f"nblambda: cannot queue {len(rows)} async event(s) in the store yet "
+                          f"({exc}); they are kept in the journal and retried", file=sys.stderr)
+                    reported = True
+                if self._stopping:
+                    return False  # left in the journal: the next platform here recovers them
+                threading.Event().wait(0.5)
 
     def _insert(self, rows: list[tuple]) -> None:
         with self.store.transaction() as conn:
@@ -262,7 +293,7 @@ class EventQueue:
         Returns how many."""
         count = 0
         for journal in sorted(self.journal_dir.glob("*.journal")):
-            owner = journal.name.split(".", 1)[0].replace("-", ":", 1)
+            owner = journal.name.split(".", 1)[0].replace("-", ":")
             if owner == self.owner or owner_alive(owner):
                 continue
             rows = read_journal(journal)

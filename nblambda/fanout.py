@@ -130,6 +130,10 @@ class MapRun:
                 return _error_result(self.name, exc)
         raise AssertionError("unreachable")
 
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"<MapRun {self.name} ({state}): {self.progress.line()}>"
+
     def cancel(self) -> None:
         """Start nothing more; running invocations finish."""
         self._cancelled.set()

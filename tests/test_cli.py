@@ -38,3 +38,19 @@ def test_errors_have_exit_codes_and_messages(tmp_path):
     failed = nbl(home, "invoke", "bad")
     assert failed.returncode == 1 and json.loads(failed.stdout)["errorType"] == "ValueError"
     assert nbl(home, "deploy", "x", str(code), "--memory", "64").returncode == 2
+
+
+def test_bad_env_is_a_usage_error_not_a_traceback(tmp_path):
+    code = tmp_path / "fn.py"
+    code.write_text("def handler(event, context):\n    return 1\n")
+    r = nbl(tmp_path / "home", "deploy", "e", str(code), "--env", "NOEQUALS")
+    assert r.returncode == 2 and "--env takes KEY=VALUE" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_deploy_with_publish(tmp_path):
+    code = tmp_path / "fn.py"
+    code.write_text("def handler(event, context):\n    return context.function_version\n")
+    home = tmp_path / "home"
+    assert nbl(home, "deploy", "v", str(code), "--publish").returncode == 0
+    assert json.loads(nbl(home, "invoke", "v:1").stdout) == "1"

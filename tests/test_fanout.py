@@ -3,6 +3,7 @@ import _thread
 import threading
 import time
 
+import pytest
 from IPython.utils.capture import capture_output
 
 from nblambda.fanout import MapResults
@@ -120,3 +121,41 @@ def test_function_card_shows_live_figures(shell):
     assert live.refresh(card)
     assert "queued async events: <b>1</b>" in card.stats.value
     assert "of 0 reserved" in card.stats.value and "throttles: <b>" in card.stats.value
+
+
+@pytest.mark.parametrize("line", [
+    "sq [{'n': i} for i in range(5)] --concurrency 3",
+    "-c 3 sq [{'n': i} for i in range(5)]",
+    "sq --concurrency=3 [{'n': i} for i in range(5)]",
+])
+def test_map_options_may_stand_anywhere(shell, line):
+    shell.run_cell_magic("lambda_function", "sq", SQUARE)
+    with capture_output():
+        results = shell.run_line_magic("lambda", "map " + line)
+    assert [r.payload for r in results] == [0, 1, 4, 9, 16]
+
+
+def test_background_map_from_the_magic(shell):
+    shell.run_cell_magic("lambda_function", "sq", SQUARE)
+    with capture_output():
+        run = shell.run_line_magic("lambda", "map --background sq [{'n': i} for i in range(4)]")
+    results = run.wait()
+    assert [r.payload for r in results] == [0, 1, 4, 9]
+    assert repr(run).startswith("<MapRun sq (done): 4/4 done")
+
+
+def test_dlq_redrive_of_chosen_events(shell):
+    from nblambda.jupyter import get_platform
+
+    shell.run_cell_magic("lambda_function", "sq", SQUARE)
+    p = get_platform()
+    p.put_function_event_invoke_config("sq", maximum_retry_attempts=0)
+    for n in (1, 2):
+        p.invoke("sq", {"n": n, "fail": True}, invocation_type="Event")
+    assert p.wait_for_async(20)
+    first = p.dead_letters("sq")[0]
+    with capture_output() as out:
+        shell.run_line_magic("lambda", f"dlq --redrive sq --seq {first.seq}")
+    assert "Queued 1 event(s)" in out.stdout
+    assert p.wait_for_async(20)
+    assert len(p.dead_letters("sq")) == 2  # it failed again: back in the DLQ, with a new seq

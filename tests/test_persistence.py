@@ -65,3 +65,27 @@ def test_delete_removes_function_and_history(tmp_path):
     with Platform(tmp_path / "home") as p2:
         assert p2.list_functions() == []
         assert p2.invocations() == []
+
+
+def test_two_platforms_in_one_process_do_not_disturb_each_other(tmp_path):
+    first = Platform(tmp_path / "a")
+    second = Platform(tmp_path / "b")
+    same_home = Platform(tmp_path / "a")
+    try:
+        for p in (first, second, same_home):
+            p.deploy("echo", "def handler(e, c):\n    return e\n")
+            assert p.invoke("echo", 1).payload == 1
+        second.put_function_concurrency("echo", 0)
+        second.invoke("echo", "later", invocation_type="Event")
+        first.close()
+        for p in (second, same_home):  # cold starts need their own cgroup folder, still there
+            p.deploy("fresh", "def handler(e, c):\n    return 'ok'\n")
+            assert p.invoke("fresh").payload == "ok"
+        same_home.invoke("echo", "queued", invocation_type="Event")
+        assert same_home.wait_for_async(10)
+        second.delete_function_concurrency("echo")
+        assert second.wait_for_async(10)
+        assert second.invocations("echo")[0].payload == "later"
+    finally:
+        for p in (first, second, same_home):
+            p.close()

@@ -2,6 +2,7 @@
 (failed asynchronous events). Mixed into LambdaMagics; the work is the Platform's."""
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, Callable
 
@@ -24,13 +25,15 @@ from .progress import MapProgress
 def _map_args(line: str) -> None:
     """Invoke NAME once per event of EXPR, K at a time, with a live progress bar. The value is
     the results in input order (each one's error kept); interrupting the kernel cancels what has
-    not started and returns what finished."""
+    not started and returns what finished. Options may stand anywhere on the line; the words
+    after NAME that are not options are the expression."""
 
 
 @magic_arguments(name="lambda dlq")
 @argument("name", metavar="NAME")
-@argument("--redrive", nargs="*", type=int, default=None, metavar="SEQ",
-          help="queue the dead letters again (all, or the given SEQ numbers)")
+@argument("--redrive", action="store_true", help="queue the dead letters again")
+@argument("--seq", nargs="+", type=int, default=None, metavar="SEQ",
+          help="with --redrive: only these (the SEQ column of the listing)")
 def _dlq_args(line: str) -> None:
     """List NAME's dead-lettered asynchronous events (retries exhausted or too old), or redrive
     them. The value is the list of DeadLetter records."""
@@ -61,7 +64,7 @@ class AsyncCommands:
     def _cmd_map(self, spec: Callable, rest: str) -> Any:
         from .magics import _refusals, parse_line
 
-        head, _, expr = _split_options(rest)
+        head, expr = split_map_line(rest)
         args = parse_line(spec, head)
         with _refusals():
             self.platform.get_function(args.name)
@@ -85,21 +88,21 @@ class AsyncCommands:
 
         args = parse_line(spec, rest)
         with _refusals():
-            if args.redrive is not None:
-                queued = self.platform.redrive(args.name, args.redrive or None)
+            if args.redrive:
+                queued = self.platform.redrive(args.name, args.seq)
                 print(f"Queued {len(queued)} event(s) of {args.name} again.")
                 return None
             return DeadLetterTable(self.platform.dead_letters(args.name))
 
 
-def _split_options(rest: str) -> tuple[str, str, str]:
-    """``NAME [--opt V ...] EXPR`` -> (the options part, "", EXPR): the expression is taken raw,
-    as Python, not split like a shell line."""
-    words = rest.split(" ")
-    head = [words.pop(0)] if words else []
-    while words and words[0].startswith("-"):
-        flag = words.pop(0)
-        head.append(flag)
-        if flag in ("--concurrency", "-c") and words:
-            head.append(words.pop(0))
-    return " ".join(head), "", " ".join(words)
+_MAP_OPTION = re.compile(r"(?:(?<=\s)|^)(?:(?:--concurrency|-c)(?:\s+|=)(\d+)|--background)(?=\s|$)")
+
+
+def split_map_line(rest: str) -> tuple[str, str]:
+    """``NAME EXPR`` with ``--concurrency K`` / ``-c K`` / ``--background`` anywhere -> (the
+    options and NAME, for argparse; EXPR, raw Python, never split like a shell line)."""
+    options = [m.group(0) for m in _MAP_OPTION.finditer(rest)]
+    words = _MAP_OPTION.sub(" ", rest).split(None, 1)
+    name = words[0] if words else ""
+    expr = words[1].strip() if len(words) > 1 else ""
+    return " ".join([name] + options), expr

@@ -168,7 +168,7 @@ class LambdaMagics(AsyncCommands, ApiCommands, Magics):
         return get_platform()
 
     @no_var_expand
-    @magic_arguments()
+    @magic_arguments(name="%lambda_function")  # shown as %%lambda_function: a cell magic
     @function_name
     @deploy_options
     @argument("--publish", action="store_true",
@@ -203,7 +203,7 @@ class LambdaMagics(AsyncCommands, ApiCommands, Magics):
         return FunctionCard(self.platform, args.name, namespace=self.shell.user_ns)
 
     @no_var_expand
-    @magic_arguments()
+    @magic_arguments(name="%lambda")  # shown as %%lambda: a cell magic
     @function_name
     @argument("--async", dest="asynchronous", action="store_true",
               help="an asynchronous (Event) invocation: queued, retried on failure, status 202")

@@ -6,11 +6,13 @@ the pool falls back to the resident-memory watchdog.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
 from pathlib import Path
 
+_instances = itertools.count(1)
 V1_ROOT = Path("/sys/fs/cgroup/memory")
 V2_ROOT = Path("/sys/fs/cgroup")
 
@@ -47,7 +49,8 @@ class MemoryCgroups:
         if own2 is not None and (V2_ROOT / "cgroup.controllers").exists():
             candidates.append((V2_ROOT / own2.lstrip("/"), 2))
         for base, version in candidates:
-            parent = base / f"nblambda-{os.getpid()}"
+            # one folder per backend instance: two Platforms in one kernel must not share it
+            parent = base / f"nblambda-{os.getpid()}-{next(_instances)}"
             try:
                 parent.mkdir(exist_ok=True)
                 if version == 2:
@@ -120,7 +123,7 @@ class MemoryCgroups:
             own = _own_cgroup("memory" if root == V1_ROOT else None)
             for base in {root, root / (own or "").lstrip("/")}:
                 for stale in base.glob("nblambda-*"):
-                    pid = stale.name.split("-", 1)[1]
+                    pid = stale.name.split("-")[1]
                     if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                         for child in [c for c in stale.glob("*") if c.is_dir()]:
                             _empty_and_remove(child, wait)
