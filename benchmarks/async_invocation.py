@@ -72,7 +72,8 @@ def async_throughput(count: int, workers: int = 8) -> float:
             for i in range(count):
                 p.invoke("noop", i, invocation_type="Event")
             p.events.flush()
-        with _platform(tmp, async_workers=workers) as p2:  # its dispatcher starts on the queue
+        with _platform(tmp, async_workers=workers,
+                       retention=count + 1000) as p2:  # its dispatcher starts on the queue
             for _ in range(workers * 5):
                 p2.invoke("noop")
             started = time.monotonic()

@@ -98,7 +98,9 @@ class Dispatcher:
 
     @property
     def _buffer_target(self) -> int:
-        return self.workers * 4
+        # Each claim is a write transaction that competes with the history writer for SQLite's
+        # lock; claiming in large batches keeps that to a few per second.
+        return max(128, self.workers * 16)
 
     def start(self) -> None:
         self.queue.recover()
@@ -116,8 +118,8 @@ class Dispatcher:
     def _claim_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stop or self._finished
-                                    or len(self._ready) < self.workers)
+                self._cond.wait_for(lambda: self._stop or len(self._finished) >= self.workers
+                                    or len(self._ready) < self.workers * 2)
                 if self._stop:
                     return
                 want = self._buffer_target - len(self._ready) - self._running

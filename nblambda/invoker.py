@@ -101,6 +101,8 @@ class Invoker:
         reply: Reply | None = None
         try:
             init = lease.init
+            # Alone, an invoke is a ping-pong between two processes: steer the sandbox's wake-up
+            # to this CPU. Side by side, leave the placement to the scheduler.
             emit(f"START RequestId: {request_id} Version: {config.version}\n")
             if init is not None and not init.ok:
                 reply = Reply(init.status, error=init.error,
@@ -109,7 +111,7 @@ class Invoker:
                 reply = lease.sandbox.invoke(request_id, body, config.timeout,
                                              arn=function_arn(config.name, qualifier),
                                              client_context=client_context, identity=identity,
-                                             on_log=emit)
+                                             on_log=emit, steer=self.pool.busy_count() <= 1)
         finally:
             self.pool.release(lease, reusable=reply is not None and reply.reusable)
         if reply.status == "success" and len(reply.body) > validation.MAX_RESPONSE:

@@ -171,3 +171,18 @@ def test_requests_waiting_for_memory_are_served_in_arrival_order(make_platform):
     for t in (first, waiting_b, waiting_a):
         t.join()
     assert [name for name, _ in order] == ["a", "b", "a"]
+
+
+def test_the_handler_always_has_every_cpu(platform):
+    # The host steers a lone invoke's wake-up to its own CPU; the runtime must widen the CPU set
+    # again before the handler runs, or a handler's threads and children would share one core.
+    import os
+
+    platform.deploy("cpus", "import os, subprocess\ndef handler(e, c):\n"
+                            "    child = subprocess.run(['python3', '-c', 'import os; print(len(os.sched_getaffinity(0)))'],"
+                            " capture_output=True, text=True).stdout.strip()\n"
+                            "    return [sorted(os.sched_getaffinity(0)), int(child)]\n")
+    expected = sorted(os.sched_getaffinity(0))
+    for _ in range(5):
+        cpus, child = platform.invoke("cpus").payload
+        assert cpus == expected and child == len(expected)

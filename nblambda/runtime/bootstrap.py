@@ -14,6 +14,7 @@ from .logcapture import LogCapture
 from .protocol import Channel, ChannelClosed
 
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+_ALL_CPUS = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
 _request_id = ""
 
 
@@ -111,6 +112,9 @@ class Sandbox:
 
     def invoke(self, header, body):
         global _request_id
+        if header.get("unpin") and _ALL_CPUS:
+            # the host steered this wake-up to its own CPU; the handler gets every CPU again
+            os.sched_setaffinity(0, _ALL_CPUS)
         request_id = _request_id = header["id"]
         try:
             # The init message's environment: reading os.environ per invoke costs more than the

@@ -93,6 +93,11 @@ class Sandbox:
     def peak_memory_mb(self) -> int:
         return self.max_memory_mb
 
+    def steer_to_caller(self) -> bool:
+        """Ask that the sandbox wake on the caller's CPU; True if the runtime must then widen its
+        CPU set again. Only a backend that can place the sandbox's process does anything."""
+        return False
+
     # -- protocol -----------------------------------------------------------------------------
     def _recv(self, deadline: float):
         remaining = deadline - time.monotonic()
@@ -147,13 +152,15 @@ class Sandbox:
 
     def invoke(self, request_id: str, payload: bytes, timeout: float, *, arn: str = "",
                client_context: dict | None = None, identity: dict | None = None,
-               on_log: LogSink | None = None) -> Reply:
+               on_log: LogSink | None = None, steer: bool = False) -> Reply:
         header = {"t": "invoke", "id": request_id, "arn": arn,
                   "deadline_ms": int((time.time() + timeout) * 1000)}
         if client_context is not None:
             header["cc"] = client_context
         if identity is not None:
             header["ci"] = identity
+        if steer and self.steer_to_caller():
+            header["unpin"] = True
         logs: list[str] = []
         started = time.monotonic()
         deadline = started + timeout

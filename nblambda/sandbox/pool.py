@@ -59,6 +59,9 @@ class Pool:
             return {"idle": len(self._idle), "busy": len(self._busy), "memory_mb": self._reserved_mb,
                     "memory_budget_mb": self.memory_budget_mb, **self.counters}
 
+    def busy_count(self) -> int:
+        return len(self._busy)
+
     def sandboxes(self, name: str | None = None) -> list[dict]:
         with self._cond:
             rows = [(lease, "idle") for lease, _ in self._idle.values()]
