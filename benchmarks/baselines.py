@@ -133,3 +133,25 @@ def python_startup_ns() -> int:
     started = time.perf_counter_ns()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     return time.perf_counter_ns() - started
+
+
+# -- targets: a figure's path in the results, compared with its limit ---------------------------
+def lookup(results: dict, path: tuple[str, ...]) -> float:
+    for key in path:
+        results = results[key]
+    return results  # type: ignore[return-value]
+
+
+def verdicts(results: dict, targets: list[tuple]) -> list[dict]:
+    """One row per (label, path, "<=" or ">=", limit, unit) target: the value and PASS/FAIL."""
+    rows = []
+    for label, path, op, limit, unit in targets:
+        value = lookup(results, path)
+        ok = value <= limit if op == "<=" else value >= limit
+        rows.append({"figure": label, "value": value, "target": f"{op} {limit:g} {unit}",
+                     "pass": ok})
+    return rows
+
+
+def ms(value: float) -> str:
+    return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"

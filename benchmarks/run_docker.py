@@ -19,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import baselines  # noqa: E402
 import docker_backend  # noqa: E402
 
 
@@ -60,24 +61,11 @@ def measure(s: Settings) -> dict:
     return results
 
 
-def lookup(results: dict, path: tuple[str, ...]) -> float:
-    for key in path:
-        results = results[key]
-    return results  # type: ignore[return-value]
-
-
 def verdicts(results: dict) -> list[dict]:
-    rows = []
-    for label, path, op, limit, unit in TARGETS:
-        value = lookup(results, path)
-        ok = value <= limit if op == "<=" else value >= limit
-        rows.append({"figure": label, "value": value, "target": f"{op} {limit:g} {unit}",
-                     "pass": ok})
-    return rows
+    return baselines.verdicts(results, TARGETS)
 
 
-def _ms(value: float) -> str:
-    return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+_ms = baselines.ms
 
 
 def table(results: dict) -> str:

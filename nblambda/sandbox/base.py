@@ -60,6 +60,14 @@ def exit_description(wait_status: int | None) -> str:
     return f"exit status {os.WEXITSTATUS(wait_status)}"
 
 
+def _log(body: bytes, logs: list[str], on_log: LogSink | None) -> None:
+    """A log frame: lines the function wrote, kept and streamed to the caller as they come."""
+    text = body.decode("utf-8", "replace")
+    logs.append(text)
+    if on_log:
+        on_log(text)
+
+
 def runtime_error(request_id: str, error_type: str, description: str) -> dict:
     return {"errorMessage": f"RequestId: {request_id} Error: {description}",
             "errorType": error_type, "requestId": request_id, "stackTrace": []}
@@ -126,10 +134,7 @@ class Sandbox:
                 header, body = self._recv(started + init_timeout)
                 kind = header["t"]
                 if kind == "log":
-                    text = body.decode("utf-8", "replace")
-                    logs.append(text)
-                    if on_log:
-                        on_log(text)
+                    _log(body, logs, on_log)
                     continue
                 self.max_memory_mb = max(self.max_memory_mb, header.get("mem", 0))
                 elapsed = (time.monotonic() - started) * 1000.0
@@ -171,10 +176,7 @@ class Sandbox:
                 head, body = self._recv(deadline)
                 kind = head["t"]
                 if kind == "log":
-                    text = body.decode("utf-8", "replace")
-                    logs.append(text)
-                    if on_log:
-                        on_log(text)
+                    _log(body, logs, on_log)
                     continue
                 duration = (time.monotonic() - started) * 1000.0
                 mem = head.get("mem", 0)
