@@ -91,7 +91,10 @@ class Dispatcher:
         self._ready: collections.deque[QueuedEvent] = collections.deque()
         self._running = 0
         self._finished: list[str] = []  # settled events, deleted with the next claim
+        # One lock, two conditions: workers wait for events, the claiming thread for work to do.
+        # Waking only who can act keeps a busy queue from waking nine threads per event.
         self._cond = threading.Condition()
+        self._has_work = threading.Condition(self._cond)
         self._stop = False
         self._threads: list[threading.Thread] = []
         self.settled = 0
@@ -114,12 +117,17 @@ class Dispatcher:
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
+            self._has_work.notify_all()
+
+    def _claim_due(self) -> bool:
+        """Under the lock: whether the claiming thread has something to do."""
+        return (self._stop or len(self._finished) >= self.workers
+                or len(self._ready) < self.workers * 2)
 
     def _claim_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stop or len(self._finished) >= self.workers
-                                    or len(self._ready) < self.workers * 2)
+                self._cond.wait_for(self._claim_due)
                 if self._stop:
                     return
                 want = self._buffer_target - len(self._ready) - self._running
@@ -133,20 +141,20 @@ class Dispatcher:
             if events:
                 with self._cond:
                     self._ready.extend(events)
-                    self._cond.notify_all()
+                    self._has_work.notify(len(events))
             elif want > 0:
                 self._sleep_until_due()
 
     def _work_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stop or self._ready)
+                self._has_work.wait_for(lambda: self._stop or self._ready)
                 if self._stop:
                     return
                 event = self._ready.popleft()
                 self._running += 1
-                if len(self._ready) < self.workers:
-                    self._cond.notify_all()
+                if len(self._ready) == self.workers * 2 - 1:  # just fell below: claim more
+                    self._cond.notify()
             self._process(event)
 
     def _sleep_until_due(self) -> None:
@@ -174,7 +182,6 @@ class Dispatcher:
         finally:
             with self._cond:
                 self._running -= 1
-                self._cond.notify_all()
 
     def _settle(self, event: QueuedEvent) -> None:
         now = self.clock()
@@ -231,6 +238,8 @@ class Dispatcher:
         with self._cond:
             self._finished.append(event.request_id)
             self.settled += 1
+            if len(self._finished) == self.workers or not self._ready:
+                self._cond.notify()
 
     def busy(self) -> int:
         with self._cond:
@@ -242,6 +251,7 @@ class Dispatcher:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
+            self._has_work.notify_all()
         if self._threads:
             self._threads[0].join(timeout=10)
 
