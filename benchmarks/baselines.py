@@ -155,3 +155,15 @@ def verdicts(results: dict, targets: list[tuple]) -> list[dict]:
 
 def ms(value: float) -> str:
     return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+
+
+def timed_warm_invoke(p, name: str, durations: list[float]) -> int:
+    """Wall time of one warm invoke in ns; the host-measured sandbox round trip goes to
+    ``durations`` so the report can split platform bookkeeping from the socket exchange."""
+    started = time.perf_counter_ns()
+    result = p.invoke(name)
+    elapsed = time.perf_counter_ns() - started
+    if result.error is not None or result.cold:
+        raise RuntimeError(f"warm invoke was not a warm success: {result.error or 'cold'}")
+    durations.append(result.duration_ms)
+    return elapsed

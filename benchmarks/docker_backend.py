@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Iterator
 
-from baselines import percentile, run_threads, summarize_ns  # noqa: F401 (shared with run_docker)
+from baselines import percentile, run_threads, summarize_ns, timed_warm_invoke  # noqa: F401 (shared with run_docker)
 from nblambda import Platform
 
 NOOP_SOURCE = "def handler(e, c):\n    return None\n"
@@ -68,16 +68,6 @@ def machine_info() -> dict:
             "image": image, "network": network, "loadavg": os.getloadavg()}
 
 
-def _warm_ns(p: Platform, name: str, durations: list[float]) -> int:
-    started = time.perf_counter_ns()
-    result = p.invoke(name)
-    elapsed = time.perf_counter_ns() - started
-    if result.error is not None or result.cold:
-        raise RuntimeError(f"warm invoke was not a warm success: {result.error or 'cold'}")
-    durations.append(result.duration_ms)
-    return elapsed
-
-
 def _throttled(sandbox) -> int:
     """CFS periods in which the container used up its CPU share (cgroup cpu.stat)."""
     cgroup = sandbox.cell.cgroup
@@ -104,7 +94,7 @@ def warm_invoke(samples: int, exec_samples: int, block: int = 500, warmup: int =
         while len(invoke_ns) < samples:
             exec_ns += [docker_exec_ns(container) for _ in range(per_block)]
             n = min(block, samples - len(invoke_ns))
-            invoke_ns += [_warm_ns(p, "noop", durations) for _ in range(n)]
+            invoke_ns += [timed_warm_invoke(p, "noop", durations) for _ in range(n)]
         throttled = _throttled(sandbox)
     durations.sort()
     return {"invoke": summarize_ns(invoke_ns), "docker_exec": summarize_ns(exec_ns),

@@ -18,7 +18,7 @@ import uuid
 from typing import Iterator
 
 from baselines import (EchoPeer, percentile, python_startup_ns, run_threads, socket_throughput,
-                       summarize_ns)
+                       summarize_ns, timed_warm_invoke)
 from nblambda import Platform
 
 NOOP_SOURCE = "def handler(e, c):\n    return None\n"
@@ -48,18 +48,6 @@ def machine_info() -> dict:
             "loadavg": os.getloadavg()}
 
 
-def _timed_invoke(p: Platform, name: str, durations: list[float]) -> int:
-    """Wall time of one warm invoke in ns; the host-measured sandbox round trip goes to
-    ``durations`` so the report can split platform bookkeeping from the socket exchange."""
-    started = time.perf_counter_ns()
-    result = p.invoke(name)
-    elapsed = time.perf_counter_ns() - started
-    if result.error is not None or result.cold:
-        raise RuntimeError(f"warm no-op invoke was not a warm success: {result.error or 'cold'}")
-    durations.append(result.duration_ms)
-    return elapsed
-
-
 def warm_invoke(samples: int, block: int = 500, warmup: int = 300) -> dict:
     """p50/p90/p99 of ``p.invoke("noop")`` on a warm sandbox, next to a raw socket round trip."""
     peer = EchoPeer()  # forked before the Platform starts its threads
@@ -75,7 +63,7 @@ def warm_invoke(samples: int, block: int = 500, warmup: int = 300) -> dict:
             while len(invoke_ns) < samples:
                 n = min(block, samples - len(invoke_ns))
                 socket_ns += [peer.round_trip_ns() for _ in range(n)]
-                invoke_ns += [_timed_invoke(p, "noop", durations) for _ in range(n)]
+                invoke_ns += [timed_warm_invoke(p, "noop", durations) for _ in range(n)]
             stats = p.stats()
     finally:
         peer.close()
