@@ -97,7 +97,6 @@ class Dispatcher:
         self._has_work = threading.Condition(self._cond)
         self._stop = False
         self._threads: list[threading.Thread] = []
-        self.settled = 0
 
     @property
     def _buffer_target(self) -> int:
@@ -178,7 +177,7 @@ class Dispatcher:
             print(f"nblambda: async event {event.request_id} failed to dispatch: {exc!r}",
                   file=sys.stderr)
             self.queue.requeue(event, self.clock() + 5.0, attempts=event.attempts,
-                               throttles=event.throttles, last_response=event.last_response)
+                               throttles=event.throttles)
         finally:
             with self._cond:
                 self._running -= 1
@@ -197,12 +196,12 @@ class Dispatcher:
             result = self.run_event(event)
             if self._stop:  # the platform is closing: this run was cut short, not a real attempt
                 self.queue.requeue(event, event.due_at, attempts=event.attempts,
-                                   throttles=event.throttles, last_response=event.last_response)
+                                   throttles=event.throttles)
                 return
         except TooManyRequestsException:
             backoff = min(MAX_THROTTLE_BACKOFF_S, 1.0 * 2 ** event.throttles) * self.delay_factor
             self.queue.requeue(event, now + backoff, attempts=event.attempts,
-                               throttles=event.throttles + 1, last_response=event.last_response)
+                               throttles=event.throttles + 1)
             return
         except LambdaError:
             self.queue.done([event.request_id])
@@ -213,8 +212,7 @@ class Dispatcher:
         elif attempts <= config.maximum_retry_attempts:
             delay = RETRY_DELAYS_S[min(attempts, len(RETRY_DELAYS_S)) - 1] * self.delay_factor
             self.queue.requeue(event, self.clock() + delay, attempts=attempts,
-                               throttles=event.throttles,
-                               last_response={"request_id": result.request_id})
+                               throttles=event.throttles)
         else:
             self._fail(event, config, "RetriesExhausted", attempts, result)
 
@@ -237,13 +235,8 @@ class Dispatcher:
     def _finish(self, event: QueuedEvent) -> None:
         with self._cond:
             self._finished.append(event.request_id)
-            self.settled += 1
             if len(self._finished) == self.workers or not self._ready:
                 self._cond.notify()
-
-    def busy(self) -> int:
-        with self._cond:
-            return self._running
 
     def stop(self) -> None:
         """Claim and start nothing more. Runs in progress end when the pool kills their

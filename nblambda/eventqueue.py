@@ -33,8 +33,7 @@ CREATE TABLE IF NOT EXISTS async_events (
     attempts INTEGER NOT NULL DEFAULT 0,
     throttles INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL DEFAULT 'queued',
-    owner TEXT,
-    last_response TEXT
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS async_events_due ON async_events (state, due_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -94,7 +93,6 @@ class QueuedEvent:
     due_at: float
     attempts: int
     throttles: int
-    last_response: dict | None = None
 
 
 @dataclass
@@ -116,13 +114,11 @@ class DeadLetter:
         return json.loads(self.payload)
 
 
-_COLUMNS = ("request_id, function, qualifier, payload, enqueued_at, due_at, attempts, throttles, "
-            "last_response")
+_COLUMNS = "request_id, function, qualifier, payload, enqueued_at, due_at, attempts, throttles"
 
 
 def _event(row) -> QueuedEvent:
-    *head, last = row
-    return QueuedEvent(*head, last_response=json.loads(last) if last else None)
+    return QueuedEvent(*row)
 
 
 _LEN = struct.Struct("!I")
@@ -282,13 +278,11 @@ class EventQueue:
             "SELECT MIN(due_at) FROM async_events WHERE state = 'queued'").fetchone()
         return row[0]
 
-    def requeue(self, event: QueuedEvent, due_at: float, *, attempts: int, throttles: int,
-                last_response: dict | None) -> None:
+    def requeue(self, event: QueuedEvent, due_at: float, *, attempts: int, throttles: int) -> None:
         self.store.connection().execute(
             "UPDATE async_events SET state = 'queued', owner = NULL, due_at = ?, attempts = ?, "
-            "throttles = ?, last_response = ? WHERE request_id = ?",
-            (due_at, attempts, throttles, json.dumps(last_response) if last_response else None,
-             event.request_id))
+            "throttles = ? WHERE request_id = ?",
+            (due_at, attempts, throttles, event.request_id))
 
     def done(self, request_ids: list[str]) -> None:
         with self.store.transaction() as conn:

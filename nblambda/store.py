@@ -290,13 +290,6 @@ class Store:
         rows = self._conn().execute(sql, args + (limit,)).fetchall()
         return [_result_from_row(*row) for row in rows]
 
-    def get_invocation(self, request_id: str) -> InvocationResult | None:
-        self.flush()
-        row = self._conn().execute("SELECT record, payload, logs FROM invocations WHERE "
-                                   "request_id = ? ORDER BY seq DESC LIMIT 1",
-                                   (request_id,)).fetchone()
-        return _result_from_row(*row) if row else None
-
     def close(self) -> None:
         if self._closed:
             return

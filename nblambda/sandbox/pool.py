@@ -50,10 +50,6 @@ class Pool:
         self.counters = {"cold": 0, "warm": 0, "evicted": 0, "reaped": 0, "retired": 0}
 
     # -- accounting ----------------------------------------------------------------------------
-    @property
-    def used_mb(self) -> int:
-        return self._reserved_mb
-
     def stats(self) -> dict:
         with self._cond:
             return {"idle": len(self._idle), "busy": len(self._busy), "memory_mb": self._reserved_mb,
