@@ -83,3 +83,21 @@ def test_close_is_idempotent_and_kills_busy_sandboxes(make_platform):
     assert not t.is_alive()
     assert box["r"].status == "crash"  # the invocation ends with an error, it does not hang
     assert not alive(pid)
+
+
+def test_a_sandbox_that_exits_takes_its_children_with_it(make_platform):
+    # Lambda discards the whole execution environment: a process the handler started must not
+    # outlive the sandbox, even when the sandbox ends by itself (as when it sees its host go away)
+    # rather than being killed by the host.
+    p = make_platform()
+    p.deploy("orphaner", "import os, subprocess, threading, time\n"
+                         "def leave():\n"
+                         "    time.sleep(0.3)\n"
+                         "    os._exit(0)\n"
+                         "def handler(e, c):\n"
+                         "    child = subprocess.Popen(['sleep', '300'])\n"
+                         "    threading.Thread(target=leave).start()\n"
+                         "    return child.pid\n")
+    r = p.invoke("orphaner")
+    assert r.status == "success"
+    assert wait_gone([r.payload], timeout=10) == []

@@ -59,6 +59,13 @@ def _child(ctrl, wake_r, wake_w, sandbox_fd, request):
     bootstrap.run(socket.socket(fileno=sandbox_fd))
 
 
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def main(ctrl_fd):
     ctrl = socket.socket(fileno=ctrl_fd)
     wake_r, wake_w = os.pipe()
@@ -76,21 +83,26 @@ def main(ctrl_fd):
 
     def reap():
         while children:
+            # Peek first: while the sandbox is a zombie its pid cannot be reused, so killing its
+            # process group cannot hit a stranger. A sandbox that exits on its own (it saw the
+            # host go away) must not leave its own children running under init.
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if info is None:
+                return
+            _kill_group(info.si_pid)
+            try:
+                pid, status = os.waitpid(info.si_pid, 0)
+            except ChildProcessError:
                 return
             children.discard(pid)
             send({"t": "exited", "pid": pid, "status": status})
 
     def shutdown():
         for pid in list(children):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+            _kill_group(pid)
         for pid in list(children):
             try:
                 os.waitpid(pid, 0)
