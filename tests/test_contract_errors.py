@@ -120,6 +120,7 @@ def test_after_a_timeout_the_next_invoke_is_cold_and_works(platform):
 
 OOM = src("""
     def handler(event, context):
+        print("allocating")
         hog = []
         while True:
             hog.append(b"x" * (8 << 20))
@@ -137,6 +138,7 @@ def test_out_of_memory(make_platform, enforcement):
         "errorMessage": f"RequestId: {r.request_id} Error: Runtime exited with error: signal: killed",
         "errorType": "Runtime.OutOfMemory", "requestId": r.request_id, "stackTrace": []}
     assert r.logs.splitlines()[-1].endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
+    assert "allocating" in r.logs.splitlines()  # written before the kill, kept as on Lambda
     assert r.max_memory_used_mb == 128
     p.deploy("ok", "def handler(e, c):\n    return 'still serving'\n")
     assert p.invoke("ok").payload == "still serving"
@@ -163,6 +165,32 @@ def test_process_exits(platform):
     assert r.error["errorType"] == "Runtime.ExitError"
     assert r.error["errorMessage"] == \
         f"RequestId: {r.request_id} Error: Runtime exited with error: exit status 3"
+
+
+def test_what_a_function_wrote_before_it_died_is_in_its_log(platform):
+    # On Lambda the log pipe outlives the runtime: lines written just before a crash, or an
+    # unterminated line cut off by the timeout, are still in the function's log.
+    platform.deploy("last_words", src("""
+        import os, sys, time
+        print("module init")
+        def handler(event, context):
+            print("last words")
+            sys.stdout.write("no newline é€")
+            if event == "crash":
+                os._exit(3)
+            time.sleep(10)
+    """), timeout=1)
+    for how, status in (("crash", "crash"), ("hang", "timeout")):
+        r = platform.invoke("last_words", how)
+        assert r.status == status
+        lines = r.logs.splitlines()
+        assert lines[0] == "module init" and lines[1].startswith("START ")
+        assert lines[2:4] == ["last words", "no newline é€"], r.logs
+        assert lines[4].startswith("END ") or lines[4].endswith("Task timed out after 1.00 seconds")
+    platform.deploy("init_dies", "import os\nprint('init words')\nos._exit(2)\n"
+                                 "def handler(e, c):\n    pass\n")
+    r = platform.invoke("init_dies")
+    assert r.status == "crash" and r.logs.splitlines()[0] == "init words"
 
 
 def test_process_crashes_with_a_signal(platform):

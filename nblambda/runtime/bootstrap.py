@@ -5,12 +5,11 @@ import os
 import resource
 import socket
 import sys
-import threading
 import time
 
 from . import faults, marshal
 from .context import LambdaContext
-from .logcapture import LogCapture
+from .logcapture import capture_output, flush_output
 from .protocol import Channel, ChannelClosed
 
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -83,21 +82,18 @@ def _apply_init(header):
 class Sandbox:
     def __init__(self, channel):
         self.channel = channel
-        self.lock = threading.Lock()
-        self.capture = None
         self.handler = None
         self.env = {}
 
     def send(self, header, body=b""):
-        with self.lock:
-            self.capture.drain()
-            self.channel.send(header, body)
+        flush_output()
+        self.channel.send(header, body)
 
     def init(self, header):
         started = time.perf_counter()
         _apply_init(header)
         self.env = dict(header["env"])
-        self.capture = LogCapture(self.channel, self.lock)
+        capture_output(self.channel)
         _setup_logging()
         try:
             self.handler = load_handler(header["handler"])

@@ -31,25 +31,47 @@ class Channel:
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise ChannelClosed(str(exc)) from None
 
-    def _fill(self, n: int) -> None:
+    def send_fds(self, header: dict, fds: list) -> None:
+        """A body-less frame carrying open descriptors (Unix sockets only)."""
+        head = json.dumps(header, separators=(",", ":")).encode()
+        try:
+            socket.send_fds(self.sock, [_PREFIX.pack(len(head), 0) + head], fds)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise ChannelClosed(str(exc)) from None
+
+    def _fill(self, n: int, fds=None) -> None:
         buf = self._buf
         while len(buf) < n:
             try:
-                chunk = self.sock.recv(max(65536, n - len(buf)))
+                if fds is None:
+                    chunk = self.sock.recv(max(65536, n - len(buf)))
+                else:
+                    chunk, got, _, _ = socket.recv_fds(self.sock, max(65536, n - len(buf)), 4)
+                    fds.extend(got)
             except ConnectionResetError as exc:
                 raise ChannelClosed(str(exc)) from None
             if not chunk:
                 raise ChannelClosed("end of stream")
             buf += chunk
 
-    def recv(self):
-        """Next (header, body). Raises ChannelClosed at EOF, socket.timeout past the socket's timeout."""
-        self._fill(8)
+    def has_frame(self) -> bool:
+        """A whole frame is already buffered: recv() will not touch the socket."""
+        if len(self._buf) < 8:
+            return False
+        hlen, blen = _PREFIX.unpack_from(self._buf)
+        return len(self._buf) >= 8 + hlen + blen
+
+    def recv(self, fds=None):
+        """Next (header, body). Raises ChannelClosed at EOF, socket.timeout past the socket's timeout.
+
+        With ``fds``, descriptors passed along with the bytes read are appended to it (the plain
+        path does not ask for them; the kernel closes any that arrive unasked)."""
+        self._fill(8, fds)
         hlen, blen = _PREFIX.unpack_from(self._buf)
         if hlen > MAX_HEADER or blen > MAX_BODY:
             raise ChannelClosed("frame too large: header %d, body %d bytes" % (hlen, blen))
         end = 8 + hlen + blen
-        self._fill(end)
+        self._fill(end, fds)
         buf = self._buf
         header = json.loads(bytes(buf[8:8 + hlen]))
         body = bytes(buf[8 + hlen:end])

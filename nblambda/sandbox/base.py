@@ -7,12 +7,16 @@ drift apart.
 from __future__ import annotations
 
 import json
+import math
+import os
+import select
 import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..runtime.protocol import Channel, ChannelClosed
+from .logstream import LogStream
 
 LogSink = Callable[[str], None]
 
@@ -50,8 +54,6 @@ _SIGNAL_NAMES = {  # the names Go's os/exec prints, which Lambda's error message
 
 
 def exit_description(wait_status: int | None) -> str:
-    import os
-
     if wait_status is None:
         return "signal: killed"
     if os.WIFSIGNALED(wait_status):
@@ -60,12 +62,15 @@ def exit_description(wait_status: int | None) -> str:
     return f"exit status {os.WEXITSTATUS(wait_status)}"
 
 
-def _log(body: bytes, logs: list[str], on_log: LogSink | None) -> None:
-    """A log frame: lines the function wrote, kept and streamed to the caller as they come."""
-    text = body.decode("utf-8", "replace")
-    logs.append(text)
-    if on_log:
+def _log_sink(logs: list[str], on_log: LogSink | None) -> LogSink:
+    """Where the function's lines go: kept for the result, and streamed to the caller as they come."""
+    if on_log is None:
+        return logs.append
+
+    def sink(text: str) -> None:
+        logs.append(text)
         on_log(text)
+    return sink
 
 
 def runtime_error(request_id: str, error_type: str, description: str) -> dict:
@@ -87,6 +92,8 @@ class Sandbox:
         self.max_memory_mb = 0
         self.invocations = 0
         self.oom_flag = False  # set by a memory watchdog that killed this sandbox
+        self.log: LogStream | None = None  # the function's output, handed over at init
+        self._poll: select.poll | None = None
 
     # -- lifecycle, per backend --------------------------------------------------------------
     def kill(self) -> None:
@@ -107,12 +114,40 @@ class Sandbox:
         return False
 
     # -- protocol -----------------------------------------------------------------------------
-    def _recv(self, deadline: float):
+    def _recv(self, deadline: float, sink: LogSink, fds: list[int] | None = None):
+        """The next frame, reading the function's output live while waiting for it."""
+        sock_fd = self.sock.fileno()
+        while not self.channel.has_frame():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout()
+            log = self.log
+            if log is None or self._poll is None:
+                break
+            ready = self._poll.poll(math.ceil(remaining * 1000))
+            if any(fd == log.fd for fd, _ in ready):
+                log.read(sink)
+                if log.eof:  # every writer is gone; the socket will say why
+                    self._poll.unregister(log.fd)
+                    self._poll = None
+            if any(fd == sock_fd for fd, _ in ready):
+                break
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 and not self.channel.has_frame():
             raise socket.timeout()
-        self.sock.settimeout(remaining)
-        return self.channel.recv()
+        self.sock.settimeout(max(remaining, 0.001))
+        return self.channel.recv(fds)
+
+    def _adopt_log(self, fd: int) -> None:
+        self.log = LogStream(fd)
+        self._poll = select.poll()
+        self._poll.register(self.sock.fileno(), select.POLLIN)
+        self._poll.register(fd, select.POLLIN)
+
+    def _last_lines(self, sink: LogSink) -> None:
+        """The invocation (or init) is over: everything the function wrote so far, to the end."""
+        if self.log is not None:
+            self.log.read(sink, final=True)
 
     def _death(self, request_id: str) -> tuple[str, dict]:
         """Why the sandbox went away: out of memory, or a crash with its exit status."""
@@ -128,16 +163,22 @@ class Sandbox:
              request_id: str = "") -> InitOutcome:
         started = time.monotonic()
         logs: list[str] = []
+        sink = _log_sink(logs, on_log)
         try:
             self.channel.send(message)
             while True:
-                header, body = self._recv(started + init_timeout)
+                fds: list[int] = []
+                header, body = self._recv(started + init_timeout, sink, fds)
                 kind = header["t"]
-                if kind == "log":
-                    _log(body, logs, on_log)
+                if kind == "logs" and fds and self.log is None:
+                    self._adopt_log(fds.pop(0))
+                for fd in fds:
+                    os.close(fd)
+                if kind == "logs":
                     continue
                 self.max_memory_mb = max(self.max_memory_mb, header.get("mem", 0))
                 elapsed = (time.monotonic() - started) * 1000.0
+                self._last_lines(sink)
                 if kind == "init_ok":
                     return InitOutcome(True, elapsed, logs)
                 error = json.loads(body)  # requestId stays "": init errors have none in Lambda
@@ -147,12 +188,14 @@ class Sandbox:
             self.kill()
             self.dead = True
             elapsed = (time.monotonic() - started) * 1000.0
+            self._last_lines(sink)
             error = runtime_error(request_id, "Sandbox.Timedout",
                                   f"Init phase timed out after {init_timeout:.2f} seconds")
             return InitOutcome(False, elapsed, logs, error, "timeout")
         except (ChannelClosed, OSError):
             status, error = self._death(request_id)
             elapsed = (time.monotonic() - started) * 1000.0
+            self._last_lines(sink)
             return InitOutcome(False, elapsed, logs, error, status)
 
     def invoke(self, request_id: str, payload: bytes, timeout: float, *, arn: str = "",
@@ -167,43 +210,43 @@ class Sandbox:
         if steer and self.steer_to_caller():
             header["unpin"] = True
         logs: list[str] = []
+        sink = _log_sink(logs, on_log)
         started = time.monotonic()
         deadline = started + timeout
         self.invocations += 1
         try:
             self.channel.send(header, payload)
-            while True:
-                head, body = self._recv(deadline)
-                kind = head["t"]
-                if kind == "log":
-                    _log(body, logs, on_log)
-                    continue
-                duration = (time.monotonic() - started) * 1000.0
-                mem = head.get("mem", 0)
-                self.max_memory_mb = max(self.max_memory_mb, mem)
-                if mem > self.memory_mb:
-                    # Only the watchdog fallback lets a sandbox get past its limit; Lambda would
-                    # have killed it, so it is reported and destroyed the same way.
-                    self.kill()
-                    self.dead = True
-                    return Reply("oom", error=runtime_error(
-                        request_id, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"),
-                        logs=logs, duration_ms=duration, max_memory_mb=self.max_memory_mb)
-                if kind == "result":
-                    return Reply("success", body, head.get("ct", "application/json"), None, logs,
-                                 duration, self.max_memory_mb)
-                error = json.loads(body)
-                return Reply("error", body, "application/json", error, logs, duration,
-                             self.max_memory_mb)
+            head, body = self._recv(deadline, sink)
+            duration = (time.monotonic() - started) * 1000.0
+            self._last_lines(sink)
+            kind = head["t"]
+            mem = head.get("mem", 0)
+            self.max_memory_mb = max(self.max_memory_mb, mem)
+            if mem > self.memory_mb:
+                # Only the watchdog fallback lets a sandbox get past its limit; Lambda would
+                # have killed it, so it is reported and destroyed the same way.
+                self.kill()
+                self.dead = True
+                return Reply("oom", error=runtime_error(
+                    request_id, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"),
+                    logs=logs, duration_ms=duration, max_memory_mb=self.max_memory_mb)
+            if kind == "result":
+                return Reply("success", body, head.get("ct", "application/json"), None, logs,
+                             duration, self.max_memory_mb)
+            error = json.loads(body)
+            return Reply("error", body, "application/json", error, logs, duration,
+                         self.max_memory_mb)
         except socket.timeout:
             self.kill()
             self.dead = True
+            self._last_lines(sink)
             return Reply("timeout", error=runtime_error(
                 request_id, "Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds"),
                 logs=logs, duration_ms=timeout * 1000.0, max_memory_mb=self.peak_memory_mb())
         except (ChannelClosed, OSError):
             status, error = self._death(request_id)
             duration = (time.monotonic() - started) * 1000.0
+            self._last_lines(sink)
             return Reply(status, error=error, logs=logs, duration_ms=duration,
                          max_memory_mb=max(self.peak_memory_mb(),
                                            self.memory_mb if status == "oom" else 0))
@@ -215,3 +258,7 @@ class Sandbox:
 
     def close(self) -> None:
         self.channel.close()
+        self._poll = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
