@@ -147,8 +147,6 @@ class Sandbox:
                 return 0
             if header.get("t") == "invoke":
                 self.invoke(header, body)
-            elif header.get("t") == "ping":
-                self.send({"t": "pong", "mem": max_rss_mb()})
 
 
 def run(sock):
