@@ -101,3 +101,29 @@ def test_a_sandbox_that_exits_takes_its_children_with_it(make_platform):
     r = p.invoke("orphaner")
     assert r.status == "success"
     assert wait_gone([r.payload], timeout=10) == []
+
+
+INTERRUPT_SCRIPT = textwrap.dedent("""
+    import os, signal, sys, time
+    from nblambda import Platform
+    p = Platform(sys.argv[1])
+    p.deploy("ok", "import os\\ndef handler(e, c):\\n    return os.getpid()\\n")
+    first = p.invoke("ok").payload
+    try:
+        os.killpg(os.getpgid(0), signal.SIGINT)  # what Ctrl-C and Jupyter's Interrupt do
+        time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    second = p.invoke("ok")
+    print(first, second.payload, second.status, flush=True)
+    p.close()
+""")
+
+
+def test_interrupting_the_kernel_does_not_break_the_platform(tmp_path):
+    out = subprocess.run([sys.executable, "-c", INTERRUPT_SCRIPT, str(tmp_path / "home")],
+                         capture_output=True, text=True, timeout=60, start_new_session=True)
+    first, second, status = out.stdout.split()
+    assert status == "success", out.stderr
+    assert first == second  # the same warm sandbox: the interrupt reached neither it nor the zygote
+    assert "KeyboardInterrupt" not in out.stderr and "Traceback" not in out.stderr, out.stderr

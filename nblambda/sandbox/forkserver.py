@@ -36,9 +36,13 @@ class ForkServer:
             if self._proc is not None:
                 return
             host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            # Its own session: Ctrl-C in a terminal and Jupyter's Interrupt signal the kernel's
+            # whole process group, and must interrupt the notebook, not kill every sandbox. The
+            # zygote still goes when the kernel does: it exits when its control socket closes.
             self._proc = subprocess.Popen(
                 [self.python, RUNTIME_DIR, "zygote", str(zygote_end.fileno())],
-                pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
+                pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
+                start_new_session=True)
             zygote_end.close()
             self._ctrl = host_end
             threading.Thread(target=self._read_loop, name="nblambda-zygote", daemon=True).start()
