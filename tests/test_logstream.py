@@ -48,3 +48,17 @@ def test_bytes_that_are_not_utf8_are_replaced_not_dropped():
     assert got == ["caf\ufffd\n"]
     os.close(w)
     stream.close()
+
+
+def test_a_cut_long_line_still_ends_before_the_next_record():
+    stream, w = pipe_stream()
+    got = []
+    data = b"y" * (MAX_LINE + 10)
+    written = 0
+    while written < len(data):
+        written += os.write(w, data[written:written + 32768])
+        stream.read(got.append)
+    stream.read(got.append, final=True)
+    assert "".join(got) == data.decode() + "\n"  # END RequestId starts on a line of its own
+    os.close(w)
+    stream.close()

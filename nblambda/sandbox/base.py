@@ -121,14 +121,13 @@ class Sandbox:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise socket.timeout()
-            log = self.log
-            if log is None or self._poll is None:
+            log, poller = self.log, self._poll  # close() may clear them from another thread
+            if log is None or poller is None:
                 break
-            ready = self._poll.poll(math.ceil(remaining * 1000))
+            ready = poller.poll(math.ceil(remaining * 1000))
             if any(fd == log.fd for fd, _ in ready):
                 log.read(sink)
                 if log.eof:  # every writer is gone; the socket will say why
-                    self._poll.unregister(log.fd)
                     self._poll = None
             if any(fd == sock_fd for fd, _ in ready):
                 break

@@ -20,6 +20,7 @@ class LogStream:
         self.fd = fd
         self.eof = False
         self._partial = b""
+        self._line_open = False  # a line longer than MAX_LINE went out without its end
 
     def read(self, sink: Callable[[str], None], final: bool = False) -> None:
         """Hand ``sink`` the complete lines available now; with ``final`` (the invocation is over),
@@ -40,7 +41,7 @@ class LogStream:
         data = b"".join(chunks)
         if final:
             text, self._partial = data, b""
-            if text and not text.endswith(b"\n"):
+            if (text or self._line_open) and not text.endswith(b"\n"):
                 text += b"\n"
         else:
             cut = data.rfind(b"\n") + 1
@@ -48,6 +49,7 @@ class LogStream:
                 cut = len(data)
             text, self._partial = data[:cut], data[cut:]
         if text:
+            self._line_open = not text.endswith(b"\n")
             sink(text.decode("utf-8", "replace"))
 
     def close(self) -> None:
