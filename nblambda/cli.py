@@ -2,7 +2,8 @@
 
     nblambda list
     nblambda deploy NAME FILE.py [--memory MB] [--timeout S] [--env K=V ...] [--handler FUNC]
-    nblambda invoke NAME [--payload JSON | --payload @file.json]
+    nblambda invoke NAME [--payload JSON | --payload @file.json] [--qualifier Q]
+                    [--invocation-type RequestResponse|Event|DryRun]
     nblambda logs NAME [-n N] [--follow]
     nblambda serve [--host 127.0.0.1] [--port 9001] [--home DIR] [--access-key K --secret-key S]
     nblambda describe NAME
@@ -28,6 +29,29 @@ def _env_pair(pair: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"--env takes KEY=VALUE, got {pair!r}")
     return key, value
+
+
+def _port(text: str) -> int:
+    """argparse type of --port: 0 is allowed because Server reports the port it really bound."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not a number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: must be 0-65535 (0: a free one)")
+    return port
+
+
+def _count(text: str) -> int:
+    """argparse type of logs -n: the store's SQL LIMIT would silently read a negative count as
+    "everything" and 0 as "nothing"."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: not a number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {n}: must be 1 or more")
+    return n
 
 
 def _payload(text: str | None) -> bytes:
@@ -58,15 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("name")
     invoke.add_argument("--payload", help="JSON event, or @file")
     invoke.add_argument("--log", action="store_true", help="print the invocation's log to stderr")
+    invoke.add_argument("--qualifier", help="version or alias to invoke (same as NAME:Q)")
+    invoke.add_argument("--invocation-type", default="RequestResponse",
+                        choices=("RequestResponse", "Event", "DryRun"),
+                        help="RequestResponse (default) prints the response; Event queues it and "
+                             "DryRun only validates, both printing the status as JSON")
     logs = sub.add_parser("logs", help="print recent invocation logs")
     logs.add_argument("name")
-    logs.add_argument("-n", type=int, default=10, help="how many invocations")
+    logs.add_argument("-n", type=_count, default=10, help="how many invocations")
     logs.add_argument("--follow", "-f", action="store_true",
                       help="keep printing the logs of new invocations as they finish (Ctrl-C stops)")
     serve = sub.add_parser("serve", help="serve the Lambda API (boto3, AWS CLI) and HTTP routes")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1; any other needs a key pair)")
-    serve.add_argument("--port", type=int, default=9001, help="port (default 9001; 0: a free one)")
+    serve.add_argument("--port", type=_port, default=9001, help="port (default 9001; 0: a free one)")
     serve.add_argument("--home", default=argparse.SUPPRESS, help="state folder")
     serve.add_argument("--access-key", help="require SigV4 signatures for this access key "
                                             "(or set $NBLAMBDA_ACCESS_KEY_ID)")
@@ -111,7 +140,14 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
                                  publish=args.publish)
             print(f"deployed {fn.name} ({fn.code_hash[:12]})", file=out)
         elif args.command == "invoke":
-            r = platform.invoke(args.name, payload=_payload(args.payload))
+            r = platform.invoke(args.name, payload=_payload(args.payload),
+                                qualifier=args.qualifier, invocation_type=args.invocation_type)
+            if args.invocation_type == "Event":  # nothing ran yet: the request id finds its logs
+                print(json.dumps({"StatusCode": r.status_code, "RequestId": r.request_id}), file=out)
+                return 0
+            if args.invocation_type == "DryRun":
+                print(json.dumps({"StatusCode": r.status_code}), file=out)
+                return 0
             if args.log:
                 print(r.logs, file=sys.stderr, end="")
             out.write(r.response_bytes.decode("utf-8", "replace") + "\n")
