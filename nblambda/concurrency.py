@@ -51,6 +51,10 @@ class ConcurrencyLimits:
     def reserved(self, name: str) -> int | None:
         return self._reserved.get(name)
 
+    def reserved_names(self) -> list[str]:
+        with self._lock:
+            return list(self._reserved)
+
     def acquire(self, name: str) -> bool:
         """Count one more invocation of ``name`` in flight, or raise TooManyRequestsException.
         Returns which share it counts against (True: the function's reservation), for release."""

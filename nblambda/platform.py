@@ -99,6 +99,7 @@ class Platform:
                                      delay_factor=retry_delay_factor, clock=wall_clock)
         self.events.on_ingest = self.dispatcher.wake
         self._load_settings()
+        self.registry.on_change.append(self._load_settings)
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
@@ -246,11 +247,16 @@ class Platform:
         self.provisioner.delete(name, qualifier)
 
     def _load_settings(self) -> None:
-        for fn in self.registry.list():
-            reserved = self.store.get_setting(fn.name, "reserved_concurrency")
-            if reserved is not None:
+        """Reserved concurrency as stored: at start, and whenever another process changed it."""
+        stored = {fn.name: self.store.get_setting(fn.name, "reserved_concurrency")
+                  for fn in self.registry.list()}
+        for name in self.limits.reserved_names():
+            if stored.get(name) is None:
+                self.limits.set_reserved(name, None)
+        for name, reserved in stored.items():
+            if reserved is not None and reserved != self.limits.reserved(name):
                 try:
-                    self.limits.set_reserved(fn.name, reserved)
+                    self.limits.set_reserved(name, reserved)
                 except LambdaError:
                     pass  # the account limit shrank since; the function runs unreserved
 

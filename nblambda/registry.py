@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import uuid
+from typing import Callable
 from pathlib import Path
 
 from . import validation
@@ -48,6 +49,8 @@ class Registry:
         self.rng = rng or random.Random()
         self._latest: dict[str, FunctionConfig] = {}
         self._lock = threading.Lock()
+        self._generation: int | None = None
+        self.on_change: list[Callable[[], None]] = []  # run when another process changed the catalog
 
     # -- $LATEST --------------------------------------------------------------------------------
     def put(self, name: str, source: str, handler: str, *, memory: int, timeout: int,
@@ -89,7 +92,20 @@ class Registry:
             os.replace(tmp, target)
         return folder
 
+    def refresh(self) -> None:
+        """Forget what the store says has changed since (a deploy or delete by another process on
+        the same home: the CLI next to a server, a second kernel)."""
+        generation = self.store.catalog_generation()
+        if generation == self._generation:
+            return
+        with self._lock:
+            self._generation = generation
+            self._latest.clear()
+        for listener in self.on_change:
+            listener()
+
     def latest(self, name: str) -> FunctionConfig:
+        self.refresh()
         config = self._latest.get(name)
         if config is None:
             config = self.store.load_function(name)

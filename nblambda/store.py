@@ -62,7 +62,17 @@ CREATE TABLE IF NOT EXISTS routes (  -- HTTP routes (API Gateway style): route k
     qualifier TEXT,
     created_at REAL NOT NULL
 );
-"""
+-- Bumped by every change to functions and their settings, whoever makes it (another kernel, the
+-- CLI, a server on the same home): a process knows its cached configurations are stale.
+CREATE TABLE IF NOT EXISTS catalog (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO catalog (id, generation) VALUES (1, 0);
+""" + "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()} AFTER {event} ON {table} "
+    "BEGIN UPDATE catalog SET generation = generation + 1; END;\n"
+    for table in ("functions", "settings") for event in ("INSERT", "UPDATE", "DELETE"))
 
 
 class Store:
@@ -180,6 +190,10 @@ class Store:
             else:
                 conn.execute("INSERT OR REPLACE INTO settings (name, key, value) VALUES (?, ?, ?)",
                              (name, key, json.dumps(value)))
+
+    def catalog_generation(self) -> int:
+        """Changes to functions and settings so far, by any process using this home."""
+        return self._conn().execute("SELECT generation FROM catalog").fetchone()[0]
 
     def get_setting(self, name: str, key: str, default=None):
         row = self._conn().execute("SELECT value FROM settings WHERE name = ? AND key = ?",

@@ -89,3 +89,43 @@ def test_two_platforms_in_one_process_do_not_disturb_each_other(tmp_path):
     finally:
         for p in (first, second, same_home):
             p.close()
+
+
+def test_a_running_platform_sees_deploys_and_deletes_made_by_another_process(tmp_path):
+    # The README's workflow: a server (or a kernel) keeps running while the CLI changes functions.
+    import subprocess
+    import sys
+
+    import pytest
+
+    from nblambda.errors import ResourceNotFoundException, TooManyRequestsException
+
+    home = tmp_path / "home"
+    code = tmp_path / "fn.py"
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "nblambda.cli", "--home", str(home), *args],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+
+    server = Platform(home)
+    try:
+        code.write_text("def handler(e, c):\n    return 'v1'\n")
+        cli("deploy", "fn", str(code))
+        assert server.invoke("fn").payload == "v1"
+        code.write_text("def handler(e, c):\n    return 'v2'\n")
+        cli("deploy", "fn", str(code), "--memory", "256")
+        r = server.invoke("fn")
+        assert (r.payload, r.memory_size_mb, r.cold) == ("v2", 256, True)
+        other = Platform(home)  # a second kernel on the same home: reserved concurrency is shared
+        other.put_function_concurrency("fn", 0)
+        other.close()
+        with pytest.raises(TooManyRequestsException):
+            server.invoke("fn")
+        cli("delete", "fn")
+        with pytest.raises(ResourceNotFoundException):
+            server.invoke("fn")
+        with pytest.raises(ResourceNotFoundException):
+            server.get_function("fn")
+    finally:
+        server.close()
