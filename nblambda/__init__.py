@@ -7,15 +7,16 @@
 
 In a notebook: ``%load_ext nblambda``, then ``%%lambda_function NAME`` on a cell.
 """
-from .errors import (InvalidParameterValueException, LambdaError, RequestTooLargeException,
-                     ResourceConflictException, ResourceNotFoundException,
-                     TooManyRequestsException)
+from .errors import (InvalidParameterValueException, InvalidRequestContentException, LambdaError,
+                     RequestTooLargeException, ResourceConflictException,
+                     ResourceNotFoundException, TooManyRequestsException)
 from .models import FunctionConfig, InvocationResult
 from .platform import Platform
 
 __version__ = "0.1.0"
 __all__ = ["Platform", "FunctionConfig", "InvocationResult", "LambdaError",
-           "InvalidParameterValueException", "RequestTooLargeException",
+           "InvalidParameterValueException", "InvalidRequestContentException",
+           "RequestTooLargeException",
            "ResourceConflictException", "ResourceNotFoundException", "TooManyRequestsException",
            "load_ipython_extension", "unload_ipython_extension"]
 

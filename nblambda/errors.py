@@ -34,6 +34,12 @@ class InvalidParameterValueException(LambdaError):
     status = 400
 
 
+class InvalidRequestContentException(LambdaError):
+    """Lambda's answer to an Invoke whose payload is not JSON (before any sandbox runs)."""
+    code = "InvalidRequestContentException"
+    status = 400
+
+
 class RequestTooLargeException(LambdaError):
     code = "RequestTooLargeException"
     status = 413

@@ -32,6 +32,14 @@ from .sandbox.pool import Pool
 from .store import Store
 
 BACKENDS = ("process", "docker")
+
+
+class _NoEvent:
+    def __repr__(self) -> str:
+        return "NO_EVENT"
+
+
+NO_EVENT: Any = _NoEvent()  # invoke() without an event: the handler gets {}, as from Lambda
 _live: "weakref.WeakSet[Platform]" = weakref.WeakSet()
 
 
@@ -324,12 +332,13 @@ class Platform:
         return "".join(r.logs for r in reversed(self.invocations(name, limit)))
 
     # -- invocation ---------------------------------------------------------------------------
-    def invoke(self, name: str, event: Any = None, *, payload: bytes | str | None = None,
+    def invoke(self, name: str, event: Any = NO_EVENT, *, payload: bytes | str | None = None,
                qualifier: str | None = None, invocation_type: str = "RequestResponse",
                client_context: dict | None = None, identity: dict | None = None,
                on_log: Callable[[str], None] | None = None) -> InvocationResult:
         """Invoke ``name`` with ``event`` (any JSON value) or ``payload`` (raw JSON bytes, passed
-        on as sent). ``name`` may carry a qualifier (``name:2``, ``name:prod``) or be an ARN.
+        on as sent; not JSON: InvalidRequestContentException). With neither, the handler gets
+        ``{}``, as from Lambda. ``name`` may carry a qualifier (``name:2``, ``name:prod``) or be an ARN.
 
         ``invocation_type``: "RequestResponse" runs it and returns the result; "Event" queues it
         durably and returns at once (status 202); "DryRun" only validates (status 204)."""
@@ -437,11 +446,13 @@ class Platform:
     @staticmethod
     def _body(event: Any, payload: bytes | str | None) -> bytes:
         if payload is None:
+            if event is NO_EVENT:
+                return b"{}"
             try:
                 return json.dumps(event).encode()
             except (TypeError, ValueError) as exc:
                 raise InvalidParameterValueException(f"The event is not JSON-serializable: {exc}")
-        return payload.encode() if isinstance(payload, str) else bytes(payload)
+        return validation.check_json(payload.encode() if isinstance(payload, str) else bytes(payload))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _reap_loop(self, interval: float) -> None:

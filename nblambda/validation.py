@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import InvalidParameterValueException, RequestTooLargeException
+from .errors import (InvalidParameterValueException, InvalidRequestContentException,
+                     RequestTooLargeException)
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # 6,291,456 bytes, request of a RequestResponse invocation
 MAX_ASYNC_PAYLOAD = 1024 * 1024
@@ -61,7 +62,14 @@ def check_environment(env: object) -> dict[str, str]:
         return {}
     if not isinstance(env, dict):
         raise InvalidParameterValueException("Environment variables must be a mapping of strings")
-    env = {str(k): str(v) for k, v in env.items()}
+    not_text = sorted(str(k) for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str))
+    if not_text:
+        raise InvalidParameterValueException(  # the SDKs refuse these before sending; so do we
+            f"Environment variable names and values must be strings: {', '.join(not_text)}")
+    with_nul = sorted(k for k, v in env.items() if "\0" in k or "\0" in v)
+    if with_nul:
+        raise InvalidParameterValueException(  # no process can be given such a variable
+            f"Environment variables cannot contain a NUL character: {', '.join(with_nul)}")
     bad = [k for k in env if not _ENV_KEY.match(k)]
     if bad:
         raise InvalidParameterValueException(
@@ -78,6 +86,19 @@ def check_environment(env: object) -> dict[str, str]:
             "Lambda was unable to configure your environment variables because the environment "
             f"variables you have provided exceeded the 4KB limit. String measured: {size} bytes")
     return env
+
+
+def check_json(body: bytes) -> bytes:
+    """Lambda's front end refuses a payload that is not JSON before any sandbox sees it."""
+    if not body:
+        return b"{}"  # an Invoke without a payload delivers {} to the handler
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}") \
+            from None
+    return body
 
 
 def check_payload(body: bytes, limit: int = MAX_SYNC_PAYLOAD, operation: str = "Invoke") -> bytes:

@@ -193,6 +193,18 @@ def test_what_a_function_wrote_before_it_died_is_in_its_log(platform):
     assert r.status == "crash" and r.logs.splitlines()[0] == "init words"
 
 
+def test_sys_exit_ends_the_runtime_with_its_status(platform):
+    # awslambdaric does not catch SystemExit: the runtime process exits and Lambda reports it
+    for code, message in (("3", "Runtime exited with error: exit status 3"),
+                          ("'bye'", "Runtime exited with error: exit status 1"),
+                          ("", "Runtime exited without providing a reason")):
+        platform.deploy("quits", f"import sys\ndef handler(e, c):\n    sys.exit({code})\n")
+        r = platform.invoke("quits")
+        assert (r.status, r.error["errorType"]) == ("crash", "Runtime.ExitError")
+        assert r.error["errorMessage"] == f"RequestId: {r.request_id} Error: {message}"
+        assert ("bye" in r.logs.splitlines()) == (code == "'bye'")
+
+
 def test_process_crashes_with_a_signal(platform):
     platform.deploy("segv", "import ctypes\ndef handler(e, c):\n    ctypes.string_at(0)\n")
     r = platform.invoke("segv")

@@ -96,3 +96,26 @@ def test_handler_must_be_python_names(platform, handler, tmp_path):
 def test_dotted_handler_modules_are_allowed(platform):
     fn = platform.deploy("f", CODE, handler="pkg_mod.handler")
     assert fn.handler == "pkg_mod.handler" and platform.invoke("f", 3).payload == 3
+
+
+def test_environment_values_must_be_strings_without_nul(platform):
+    for env, words in (({"A1": None}, "must be strings: A1"), ({"AB": 5}, "must be strings: AB"),
+                       ({"AB": "x\0y"}, "cannot contain a NUL character: AB")):
+        with pytest.raises(InvalidParameterValueException, match=words):
+            platform.deploy("env", "def handler(e, c):\n    pass\n", environment=env)
+
+
+def test_an_invoke_without_an_event_delivers_an_empty_object(platform):
+    platform.deploy("echo", "def handler(e, c):\n    return e\n")
+    assert platform.invoke("echo").payload == {}
+    assert platform.invoke("echo", payload=b"").payload == {}
+    assert platform.invoke("echo", None).payload is None  # JSON null, asked for explicitly
+
+
+def test_a_payload_that_is_not_json_is_refused_before_any_sandbox_runs(platform):
+    from nblambda import InvalidRequestContentException
+
+    platform.deploy("echo", "def handler(e, c):\n    return e\n")
+    with pytest.raises(InvalidRequestContentException, match="Could not parse request body into json"):
+        platform.invoke("echo", payload=b"{bad")
+    assert platform.invocations("echo") == []

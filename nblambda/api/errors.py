@@ -11,13 +11,9 @@ import uuid
 
 from starlette.responses import Response
 
-from ..errors import InvalidParameterValueException, LambdaError
+from ..errors import InvalidParameterValueException, InvalidRequestContentException, LambdaError
 
-
-class InvalidRequestContentException(LambdaError):
-    """Lambda's answer to an Invoke whose payload is not JSON (before any sandbox runs)."""
-    code = "InvalidRequestContentException"
-    status = 400
+__all__ = ["InvalidRequestContentException", "PreconditionFailedException", "UnsupportedFeature"]
 
 
 class PreconditionFailedException(LambdaError):

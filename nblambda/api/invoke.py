@@ -12,9 +12,9 @@ import binascii
 import json
 from typing import Any, Mapping
 
+from .. import validation
 from ..errors import InvalidParameterValueException
 from ..platform import Platform
-from .errors import InvalidRequestContentException
 from .lambda_rest import function_ref
 
 LOG_TAIL_BYTES = 4096
@@ -49,19 +49,6 @@ def client_context(header: str | None) -> dict | None:
     return value
 
 
-def check_json(body: bytes) -> bytes:
-    """Lambda's front end refuses a payload that is not JSON before any sandbox sees it."""
-    if not body:
-        return b"{}"  # an Invoke without a payload delivers {} to the handler
-    try:
-        json.loads(body)
-    except (ValueError, UnicodeError) as exc:
-        raise InvalidRequestContentException(
-            f"Could not parse request body into json: Could not parse payload into json: {exc}") \
-            from None
-    return body
-
-
 Reply = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -82,7 +69,7 @@ def invoke(platform: Platform, name: str, body: bytes, headers: Mapping[str, str
             "constraint: Member must satisfy enum value set: [None, Tail]")
     name, qualifier = function_ref(name, qualifier)
     context = client_context(headers.get("x-amz-client-context"))
-    payload = check_json(body)
+    payload = validation.check_json(body)
     kwargs: dict[str, Any] = {"payload": payload, "qualifier": qualifier,
                               "client_context": context}
     if invocation_type != "RequestResponse":

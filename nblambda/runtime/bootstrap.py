@@ -155,6 +155,14 @@ def run(sock):
         status = Sandbox(Channel(sock)).serve()
     except ChannelClosed:
         status = 0
+    except SystemExit as exc:
+        # sys.exit() in user code is not caught by Lambda's runtime either: the process ends with
+        # that status, and Lambda reports it.
+        if exc.code is None or isinstance(exc.code, int):
+            status = (exc.code or 0) & 0xFF
+        else:
+            sys.stderr.write("%s\n" % (exc.code,))
+            status = 1
     finally:
         try:
             sys.stdout.flush()

@@ -155,6 +155,9 @@ class Sandbox:
         if self.oom_killed():
             return "oom", runtime_error(request_id, "Runtime.OutOfMemory",
                                         "Runtime exited with error: signal: killed")
+        if status == 0:  # a clean exit mid-invocation: Lambda's wording for it
+            return "crash", runtime_error(request_id, "Runtime.ExitError",
+                                          "Runtime exited without providing a reason")
         return "crash", runtime_error(request_id, "Runtime.ExitError",
                                       "Runtime exited with error: " + exit_description(status))
 
