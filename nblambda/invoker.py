@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import validation
+from . import codefolder, validation
 from .concurrency import ConcurrencyLimits
 from .logs import BoundedLog, billed_ms, iso_now, report_line
 from .models import FunctionConfig, InvocationResult, function_arn
@@ -60,6 +60,8 @@ class Invoker:
                            layer_dir, config.image, config.network)
 
     def init_message(self, config: FunctionConfig, spec: SandboxSpec) -> dict:
+        """For each new sandbox: its init message, with its code folder as deployed."""
+        codefolder.restore(self.code_root, config.code_hash, config.module, config.source)
         cached = self._init_messages.get(config.sandbox_key)
         if cached is None:
             backend = self.backends[config.backend]

@@ -16,7 +16,7 @@ import uuid
 from typing import Callable
 from pathlib import Path
 
-from . import validation
+from . import codefolder, validation
 from .errors import (InvalidParameterValueException, ResourceConflictException,
                      ResourceNotFoundException)
 from .models import DEFAULT_MODULE, Alias, FunctionConfig, function_arn
@@ -83,14 +83,7 @@ class Registry:
         return config
 
     def write_code(self, code_hash: str, module: str, source: str) -> Path:
-        folder = self.code_root / code_hash
-        target = folder / (module.replace(".", "/") + ".py")
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(source, encoding="utf-8")
-            os.replace(tmp, target)
-        return folder
+        return codefolder.write(self.code_root, code_hash, module, source)
 
     def refresh(self) -> None:
         """Forget what the store says has changed since (a deploy or delete by another process on

@@ -178,3 +178,25 @@ def test_cwd_is_the_task_root_and_runtime_modules_are_not_importable(platform):
     assert r["cwd"] == r["root"]
     assert r["leaked"] is False
     assert r["tz"] == "UTC"
+
+
+def test_a_new_environment_starts_from_the_code_as_deployed(platform):
+    # Lambda's /var/task is read-only: whatever a handler tries there, the next execution
+    # environment of the same code (another function deployed from the same cell too) is intact.
+    tamper = src("""
+        import os
+        def handler(event, context):
+            for path, text in (("lambda_function.py", "\\nraise Exception('corrupted')\\n"),
+                               ("json.py", "raise Exception('shadowed')\\n")):
+                try:
+                    with open(path, "a") as f:
+                        f.write(text)
+                except OSError:
+                    pass  # refused, as on Lambda: nothing to undo
+            return "tampered"
+    """)
+    platform.deploy("tamper", tamper)
+    assert platform.invoke("tamper").payload == "tampered"
+    platform.deploy("same_code", tamper)  # same code hash, a cold start
+    r = platform.invoke("same_code")
+    assert r.cold and r.payload == "tampered", r.error
