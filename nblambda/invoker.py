@@ -108,7 +108,7 @@ class Invoker:
             emit(f"START RequestId: {request_id} Version: {config.version}\n")
             if init is not None and not init.ok:
                 reply = Reply(init.status, error=init.error,
-                              max_memory_mb=lease.sandbox.max_memory_mb)
+                              max_memory_mb=lease.sandbox.peak_memory_mb())
             else:
                 reply = lease.sandbox.invoke(request_id, body, config.timeout,
                                              arn=function_arn(config.name, qualifier),

@@ -127,3 +127,18 @@ def test_huge_output_keeps_head_and_tail(make_platform):
     assert re.search(r"\[nblambda: \d+ characters of log output omitted here", r.logs)
     assert len(r.logs) < 12_000
     assert r.logs.rstrip().splitlines()[-1].startswith("REPORT ")
+
+
+@pytest.mark.backends("process")  # docker reads its container's cgroup on every invocation
+def test_max_memory_used_of_a_timed_out_invocation_counts_its_child_processes(platform):
+    if not platform.backend("process").memory_enforcement.startswith("cgroup"):
+        pytest.skip("no memory cgroup here: the watchdog measures the sandbox process alone")
+    platform.deploy("parent", src("""
+        import subprocess, sys
+        def handler(event, context):
+            subprocess.run([sys.executable, "-c",
+                            "x = bytearray(100 << 20); import time; time.sleep(10)"])
+    """), memory=256, timeout=2)
+    r = platform.invoke("parent")
+    assert r.status == "timeout"
+    assert 100 <= r.max_memory_used_mb <= 256

@@ -100,6 +100,14 @@ class MemoryCgroups:
             pass
         return False
 
+    def peak_bytes(self, path: str) -> int:
+        """The most memory the cgroup has held (0 where the kernel does not say)."""
+        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        try:
+            return int((Path(path) / name).read_text())
+        except (OSError, ValueError):
+            return 0
+
     def remove(self, path: str) -> None:
         try:
             os.rmdir(path)

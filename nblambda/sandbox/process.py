@@ -81,6 +81,14 @@ class ProcessSandbox(Sandbox):
             return self.backend.cgroups.oom_killed(self.cgroup)
         return False
 
+    def peak_memory_mb(self) -> int:
+        """After a timeout or a crash: the cgroup's peak counts the handler's child processes too
+        (a child killed at the limit), which the sandbox's own figure cannot."""
+        if self.cgroup is not None and self.backend.cgroups is not None:
+            peak = self.backend.cgroups.peak_bytes(self.cgroup)
+            self.max_memory_mb = max(self.max_memory_mb, int(peak / (1 << 20) + 0.5))
+        return self.max_memory_mb
+
     def destroy(self) -> None:
         self.dead = True
         self.kill()
