@@ -155,6 +155,12 @@ def _delete(conn, request_ids) -> None:
                      % ",".join("?" * len(chunk)), chunk)
 
 
+def _not_in(functions: list[str]) -> tuple[str, list[str]]:
+    if not functions:
+        return "", []
+    return " AND function NOT IN (%s)" % ",".join("?" * len(functions)), list(functions)
+
+
 class EventQueue:
     def __init__(self, store: Store, journal_dir: Path, owner: str | None = None,
                  on_ingest: Callable[[], None] | None = None) -> None:
@@ -257,25 +263,30 @@ class EventQueue:
         except OSError:
             pass
 
-    def claim(self, now: float, limit: int, finished: list[str] = ()) -> list[QueuedEvent]:
+    def claim(self, now: float, limit: int, finished: list[str] = (),
+              exclude: list[str] = ()) -> list[QueuedEvent]:
         """Delete the ``finished`` events and take up to ``limit`` due ones, oldest due first,
-        for this owner: one transaction for both, so a busy queue costs one commit per batch."""
+        for this owner: one transaction for both, so a busy queue costs one commit per batch.
+        Events of the functions in ``exclude`` are left queued."""
+        skip, skip_args = _not_in(exclude)
         with self.store.transaction() as conn:
             _delete(conn, finished)
             if limit <= 0:
                 return []
             rows = conn.execute(
                 f"UPDATE async_events SET state = 'running', owner = ? WHERE request_id IN "
-                f"(SELECT request_id FROM async_events WHERE state = 'queued' AND due_at <= ? "
-                f"ORDER BY due_at LIMIT ?) RETURNING {_COLUMNS}",
-                (self.owner, now, limit)).fetchall()
+                f"(SELECT request_id FROM async_events WHERE state = 'queued' AND due_at <= ?"
+                f"{skip} ORDER BY due_at LIMIT ?) RETURNING {_COLUMNS}",
+                (self.owner, now, *skip_args, limit)).fetchall()
         events = [_event(r) for r in rows]
         events.sort(key=lambda e: e.due_at)
         return events
 
-    def next_due(self) -> float | None:
+    def next_due(self, exclude: list[str] = ()) -> float | None:
+        skip, skip_args = _not_in(exclude)
         row = self.store.connection().execute(
-            "SELECT MIN(due_at) FROM async_events WHERE state = 'queued'").fetchone()
+            f"SELECT MIN(due_at) FROM async_events WHERE state = 'queued'{skip}",
+            skip_args).fetchone()
         return row[0]
 
     def requeue(self, event: QueuedEvent, due_at: float, *, attempts: int, throttles: int) -> None:

@@ -156,6 +156,68 @@ def test_throttled_event_waits_and_is_never_dropped(fast):
     assert [r.payload for r in fast.invocations("f")] == [1]
 
 
+SLEEPY = "import time\ndef handler(e, c):\n    time.sleep(e)\n    return e\n"
+
+
+def test_reserved_concurrency_drains_one_after_another(fast):
+    """Like Lambda's pollers, which scale down to the function's concurrency: a throttle costs
+    the time until a slot frees, not an exponential backoff (this took minutes)."""
+    fast.deploy("slow", SLEEPY)
+    fast.put_function_concurrency("slow", 1)
+    started = time.monotonic()
+    for _ in range(10):
+        fast.invoke("slow", 0.2, invocation_type="Event")
+    assert fast.wait_for_async(30)
+    assert time.monotonic() - started < 10  # 2 s of work; about 2.2 s here
+    runs = sorted(fast.invocations("slow", limit=100), key=lambda r: r.started_at)
+    assert len(runs) == 10 and all(r.ok for r in runs)  # each ran once: no attempt used
+    assert len({r.request_id for r in runs}) == 10 and fast.dead_letters("slow") == []
+    for a, b in zip(runs, runs[1:]):  # never two at once
+        assert b.started_at >= a.started_at + a.duration_ms / 1000 - 0.05
+
+
+def test_a_throttled_function_does_not_starve_others(fast):
+    fast.deploy("a", SLEEPY)
+    fast.deploy("b", SINK)
+    fast.put_function_concurrency("a", 1)
+    for _ in range(12):  # 6 s of work, one at a time
+        fast.invoke("a", 0.5, invocation_type="Event")
+    time.sleep(0.3)  # a's events are claimed and throttled first
+    started = time.monotonic()
+    for i in range(4):
+        fast.invoke("b", i, invocation_type="Event")
+    assert fast.wait_for_async(10, name="b")
+    assert time.monotonic() - started < 4
+    assert fast.queued_events("a")  # a is still draining, one at a time
+    assert sorted(r.payload for r in fast.invocations("b")) == [0, 1, 2, 3]
+    assert fast.wait_for_async(30)
+    assert len(fast.invocations("a", limit=100)) == 12 and fast.dead_letters() == []
+
+
+def test_account_throttles_back_off_without_using_attempts(make_platform):
+    p = make_platform(concurrency_limit=1, retry_delay_factor=0.02)
+    p.deploy("f", SLEEPY)
+    for _ in range(6):
+        p.invoke("f", 0.1, invocation_type="Event")
+    assert p.wait_for_async(30)
+    assert p.limits.throttles["f"] > 0
+    runs = p.invocations("f", limit=100)
+    assert len(runs) == 6 and all(r.ok for r in runs) and p.dead_letters() == []
+
+
+def test_throttle_backoff_is_scaled_capped_and_jittered():
+    from nblambda.dispatcher import MAX_THROTTLE_BACKOFF_S, throttle_backoff
+
+    assert throttle_backoff(0, 1.0, 300.0, lambda: 1.0) == 1.0
+    assert throttle_backoff(3, 1.0, 300.0, lambda: 1.0) == 8.0
+    assert throttle_backoff(3, 1.0, 300.0, lambda: 0.0) == 4.0  # jitter: half to all of it
+    assert throttle_backoff(40, 1.0, MAX_THROTTLE_BACKOFF_S, lambda: 1.0) == 300.0
+    assert throttle_backoff(40, 0.02, 0.02 * MAX_THROTTLE_BACKOFF_S, lambda: 1.0) == 6.0
+    assert throttle_backoff(5, 0.0, 0.0, lambda: 0.0) > 0  # a factor of 0 never spins
+    delays = {throttle_backoff(2, 1.0, 300.0) for _ in range(20)}
+    assert len(delays) > 1 and all(2.0 <= d <= 4.0 for d in delays)
+
+
 def test_dead_letters_can_be_redriven(fast):
     fast.deploy("flaky", FAIL)
     fast.put_function_event_invoke_config("flaky", maximum_retry_attempts=0)
