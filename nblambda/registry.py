@@ -42,6 +42,9 @@ def parse_function_ref(ref: str, qualifier: str | None = None) -> tuple[str, str
     return name, inline or qualifier
 
 
+CATALOG_CHECK_S = 0.05  # how stale a change made by another process may be seen
+
+
 class Registry:
     def __init__(self, store: Store, code_root: Path, rng: random.Random | None = None) -> None:
         self.store = store
@@ -50,6 +53,8 @@ class Registry:
         self._latest: dict[str, FunctionConfig] = {}
         self._lock = threading.Lock()
         self._generation: int | None = None
+        self._local_seen = -1
+        self._next_check = 0.0
         self.on_change: list[Callable[[], None]] = []  # run when another process changed the catalog
 
     # -- $LATEST --------------------------------------------------------------------------------
@@ -86,8 +91,14 @@ class Registry:
         return codefolder.write(self.code_root, code_hash, module, source)
 
     def refresh(self) -> None:
-        """Forget what the store says has changed since (a deploy or delete by another process on
-        the same home: the CLI next to a server, a second kernel)."""
+        """Forget what the store says has changed since: at once after a change made in this
+        process (another Platform on the same home), within ``CATALOG_CHECK_S`` after one made by
+        another process (the CLI next to a server, a second kernel). Querying the store on every
+        invocation would cost a warm invoke tens of microseconds."""
+        local, now = self.store.local_changes(), time.monotonic()
+        if local == self._local_seen and now < self._next_check:
+            return
+        self._local_seen, self._next_check = local, now + CATALOG_CHECK_S
         generation = self.store.catalog_generation()
         if generation == self._generation:
             return

@@ -6,8 +6,11 @@ at close) makes them visible.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import json
+import os
 import sqlite3
 import sys
 import threading
@@ -75,9 +78,26 @@ INSERT OR IGNORE INTO catalog (id, generation) VALUES (1, 0);
     for table in ("functions", "settings") for event in ("INSERT", "UPDATE", "DELETE"))
 
 
+# Catalog changes made in this process, per database file: Platforms sharing a home inside one
+# kernel see each other's deploys at once, without a query per invocation.
+_local_changes: collections.Counter = collections.Counter()
+
+
+def _changes_catalog(method):
+    """Count the change once it is committed, so a reader that sees the count sees the change."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _local_changes[self._key] += 1
+    return wrapper
+
+
 class Store:
     def __init__(self, path: str | Path, *, retention: int = 1000) -> None:
         self.path = str(path)
+        self._key = os.path.realpath(self.path)
         self.retention = retention
         self._local = threading.local()
         with self._conn() as conn:
@@ -118,6 +138,7 @@ class Store:
         return conn
 
     # -- functions ----------------------------------------------------------------------------
+    @_changes_catalog
     def save_function(self, config: FunctionConfig) -> None:
         with self._conn() as conn:
             conn.execute("INSERT OR REPLACE INTO functions (name, config, code_hash, updated_at) "
@@ -133,6 +154,7 @@ class Store:
         rows = self._conn().execute("SELECT config FROM functions ORDER BY name").fetchall()
         return [FunctionConfig.from_dict(json.loads(r[0])) for r in rows]
 
+    @_changes_catalog
     def delete_function(self, name: str) -> bool:
         self.flush()
         with self._conn() as conn:
@@ -183,6 +205,7 @@ class Store:
             return conn.execute("DELETE FROM aliases WHERE name = ? AND alias = ?",
                                 (name, alias)).rowcount > 0
 
+    @_changes_catalog
     def set_setting(self, name: str, key: str, value) -> None:
         with self._conn() as conn:
             if value is None:
@@ -194,6 +217,11 @@ class Store:
     def catalog_generation(self) -> int:
         """Changes to functions and settings so far, by any process using this home."""
         return self._conn().execute("SELECT generation FROM catalog").fetchone()[0]
+
+    def local_changes(self) -> int:
+        """Changes to functions and settings made by this process (no query)."""
+        return _local_changes[self._key]
+
 
     def get_setting(self, name: str, key: str, default=None):
         row = self._conn().execute("SELECT value FROM settings WHERE name = ? AND key = ?",
