@@ -61,6 +61,27 @@ class Channel:
         hlen, blen = _PREFIX.unpack_from(self._buf)
         return len(self._buf) >= 8 + hlen + blen
 
+    def fill_nowait(self, fds=None) -> None:
+        """Buffer what the socket holds now, without waiting (the caller polled it). Raises
+        ChannelClosed at EOF. With ``fds``, passed descriptors are appended to it."""
+        want = 65536
+        if len(self._buf) >= 8:
+            hlen, blen = _PREFIX.unpack_from(self._buf)
+            want = max(want, min(8 + hlen + blen - len(self._buf), 8 << 20))
+        try:
+            if fds is None:
+                chunk = self.sock.recv(want, socket.MSG_DONTWAIT)
+            else:
+                chunk, got, _, _ = socket.recv_fds(self.sock, want, 4, socket.MSG_DONTWAIT)
+                fds.extend(got)
+        except BlockingIOError:
+            return
+        except ConnectionResetError as exc:
+            raise ChannelClosed(str(exc)) from None
+        if not chunk:
+            raise ChannelClosed("end of stream")
+        self._buf += chunk
+
     def recv(self, fds=None):
         """Next (header, body). Raises ChannelClosed at EOF, socket.timeout past the socket's timeout.
 

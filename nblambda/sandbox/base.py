@@ -123,21 +123,21 @@ class Sandbox:
                 raise socket.timeout()
             log, poller = self.log, self._poll  # close() may clear them from another thread
             if log is None or poller is None:
-                break
+                self.sock.settimeout(remaining)
+                return self.channel.recv(fds)
+            # The socket stays blocking: poll, then one recv that cannot wait. (A timeout on the
+            # socket would make Python poll it again, and set it, per call.)
             ready = poller.poll(math.ceil(remaining * 1000))
             if any(fd == log.fd for fd, _ in ready):
                 log.read(sink)
                 if log.eof:  # every writer is gone; the socket will say why
                     self._poll = None
             if any(fd == sock_fd for fd, _ in ready):
-                break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 and not self.channel.has_frame():
-            raise socket.timeout()
-        self.sock.settimeout(max(remaining, 0.001))
+                self.channel.fill_nowait(fds)
         return self.channel.recv(fds)
 
     def _adopt_log(self, fd: int) -> None:
+        self.sock.settimeout(None)
         self.log = LogStream(fd)
         self._poll = select.poll()
         self._poll.register(self.sock.fileno(), select.POLLIN)
