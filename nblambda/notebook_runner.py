@@ -20,7 +20,9 @@ def execute(path: str | Path, output: str | Path | None = None, timeout: int = 6
     from nbclient import NotebookClient
 
     nb = nbformat.read(str(path), as_version=4)
+    # The kernel listens on loopback only; its warning about TCP without encryption is noise here.
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(Path(path).parent)}})
     try:
         client.execute()
