@@ -106,6 +106,38 @@ def test_timeout(platform):
     assert 1000 <= r.duration_ms < 1500
 
 
+def test_an_init_over_lambdas_limit_is_run_again_within_the_function_timeout(platform):
+    # Lambda gives the Init phase 10 s; past that it runs init again when the invocation starts,
+    # and the function's timeout then covers init and handler. (0.5 s here instead of 10.)
+    platform.pool.init_timeout = 0.5
+    platform.deploy("heavy_import", src("""
+        import time
+        print("loading")
+        time.sleep(1.0)
+        def handler(event, context):
+            return context.get_remaining_time_in_millis()
+    """), timeout=4)
+    r = platform.invoke("heavy_import")
+    assert r.status == "success" and r.cold
+    assert 1000 < r.duration_ms < 4000 and r.init_duration_ms is None
+    assert 0 < r.payload < 4000 - 900  # the re-run init used part of the function's time
+    lines = r.logs.splitlines()
+    report = [l for l in lines if l.startswith("INIT_REPORT Init Duration: ")]
+    assert len(report) == 1 and report[0].endswith("\tPhase: init\tStatus: timeout")
+    assert lines.index(report[0]) < lines.index(f"START RequestId: {r.request_id} Version: $LATEST")
+    assert lines.count("loading") == 2  # once per attempt
+    assert platform.invoke("heavy_import").cold is False
+
+    platform.deploy("endless_init", "import time\ntime.sleep(30)\ndef handler(e, c):\n    pass\n",
+                    timeout=1)
+    r = platform.invoke("endless_init")
+    assert r.status == "timeout" and r.duration_ms == 1000.0
+    assert r.error == {
+        "errorMessage": f"RequestId: {r.request_id} Error: Task timed out after 1.00 seconds",
+        "errorType": "Sandbox.Timedout", "requestId": r.request_id, "stackTrace": []}
+    assert r.logs.splitlines()[-1].endswith("\tStatus: timeout")
+
+
 def test_after_a_timeout_the_next_invoke_is_cold_and_works(platform):
     platform.deploy("maybe_slow", src("""
         import time

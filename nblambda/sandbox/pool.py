@@ -39,6 +39,7 @@ class Pool:
         self.memory_budget_mb = memory_budget_mb
         self.clock = clock
         self.acquire_timeout_s = acquire_timeout_s
+        self.init_timeout = INIT_TIMEOUT_S  # Lambda's; tests shorten it rather than wait 10 s
         self._cond = threading.Condition()
         self._waiters: collections.deque = collections.deque()
         # key -> {sandbox: (lease, last_used)}; OrderedDicts keep least recently used first
@@ -69,7 +70,7 @@ class Pool:
     # -- leases --------------------------------------------------------------------------------
     def acquire(self, key: tuple, name: str, memory_mb: int, backend: str,
                 init_message: Callable[[], dict], request_id: str = "",
-                on_log=None, spec=None) -> Lease:
+                on_log=None, spec=None, init_timeout: float | None = None) -> Lease:
         """A warm sandbox for ``key`` if one is idle, else a new one (initialised: a cold start)."""
         if memory_mb > self.memory_budget_mb:
             raise TooManyRequestsException(
@@ -96,8 +97,8 @@ class Pool:
         with self._cond:
             self._busy[id(sandbox)] = lease
             self.counters["cold"] += 1
-        lease.init = sandbox.init(init_message(), INIT_TIMEOUT_S, on_log=on_log,
-                                  request_id=request_id)
+        lease.init = sandbox.init(init_message(), init_timeout or self.init_timeout,
+                                  on_log=on_log, request_id=request_id)
         # Lambda's Init Duration covers starting the runtime as well as running the module's code.
         lease.init.duration_ms = (time.monotonic() - started) * 1000.0
         return lease
