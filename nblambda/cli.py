@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import validation
 from .errors import LambdaError
 from .platform import Platform
 
@@ -85,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--qualifier", help="version or alias to invoke (same as NAME:Q)")
     invoke.add_argument("--invocation-type", default="RequestResponse",
                         choices=("RequestResponse", "Event", "DryRun"),
-                        help="RequestResponse (default) prints the response; Event queues it and "
-                             "DryRun only validates, both printing the status as JSON")
+                        help="RequestResponse (default) prints the response; Event queues it, "
+                             "prints the status as JSON and returns once it has run (here or in a "
+                             "server on the same home); DryRun only validates")
     logs = sub.add_parser("logs", help="print recent invocation logs")
     logs.add_argument("name")
     logs.add_argument("-n", type=_count, default=10, help="how many invocations")
@@ -140,10 +142,16 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
                                  publish=args.publish)
             print(f"deployed {fn.name} ({fn.code_hash[:12]})", file=out)
         elif args.command == "invoke":
-            r = platform.invoke(args.name, payload=_payload(args.payload),
+            payload = validation.check_json(_payload(args.payload))  # as Lambda's front end
+            r = platform.invoke(args.name, payload=payload,
                                 qualifier=args.qualifier, invocation_type=args.invocation_type)
-            if args.invocation_type == "Event":  # nothing ran yet: the request id finds its logs
-                print(json.dumps({"StatusCode": r.status_code, "RequestId": r.request_id}), file=out)
+            if args.invocation_type == "Event":  # the request id finds its logs
+                print(json.dumps({"StatusCode": r.status_code, "RequestId": r.request_id}), file=out,
+                      flush=True)
+                # This process is about to exit: stay until the event has run once, here or in a
+                # server on the same home; leaving earlier would cut its run short.
+                config, _ = platform.registry.resolve(args.name, args.qualifier)
+                platform.wait_for_event(r.request_id, timeout=config.timeout + 30)
                 return 0
             if args.invocation_type == "DryRun":
                 print(json.dumps({"StatusCode": r.status_code}), file=out)

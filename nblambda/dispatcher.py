@@ -283,7 +283,7 @@ class Dispatcher:
             return False
         try:
             result = self.run_event(event)
-            if self._stop:  # the platform is closing: this run was cut short, not a real attempt
+            if self._stop and not result.ok:  # cut short by the platform closing: not an attempt
                 self.queue.requeue(event, event.due_at, attempts=event.attempts,
                                    throttles=event.throttles)
                 return False

@@ -326,6 +326,13 @@ class EventQueue:
             "UPDATE async_events SET state = 'queued', owner = NULL WHERE owner = ? "
             "AND state = 'running'", (self.owner,))
 
+    def attempts_made(self, request_id: str) -> int | None:
+        """How many times the event has run so far; None once it is settled (or unknown)."""
+        self.flush()
+        row = self.store.connection().execute(
+            "SELECT attempts FROM async_events WHERE request_id = ?", (request_id,)).fetchone()
+        return row[0] if row else None
+
     def count(self, function: str | None = None, state: str | None = None) -> int:
         self.flush()
         sql, args = "SELECT COUNT(*) FROM async_events WHERE 1 = 1", []

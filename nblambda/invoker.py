@@ -147,6 +147,9 @@ class Invoker:
                 max_memory_mb=reply.max_memory_mb)
         if reply.status == "timeout":
             emit(f"{iso_now()} {request_id} Task timed out after {config.timeout:.2f} seconds\n")
+        elif reply.status in ("crash", "oom") and reply.error:
+            # Lambda logs why the runtime went away, then the error type, before END
+            emit(f"{reply.error['errorMessage']}\n{reply.error['errorType']}\n")
         # A re-run init is part of the invocation's Duration, not an Init Duration of its own.
         init_ms = lease.init.duration_ms if lease.init is not None and reinit_ms is None else None
         billed = billed_ms(reply.duration_ms, init_ms)

@@ -432,6 +432,19 @@ class Platform:
                             invocation_type="Event")
                 for letter in self.events.take_dead_letters(name, seqs)]
 
+    def wait_for_event(self, request_id: str, timeout: float = 60.0) -> bool:
+        """Block until the async event ``request_id`` has had its first attempt (by this process
+        or another one serving the same home) or is settled; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            attempts = self.events.attempts_made(request_id)
+            if attempts is None or attempts >= 1:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self.dispatcher.wake()
+            time.sleep(0.02)
+
     def wait_for_async(self, timeout: float = 60.0, name: str | None = None) -> bool:
         """Block until no asynchronous event (of ``name``) is queued or running; False on timeout.
         Events waiting for a retry count as pending."""

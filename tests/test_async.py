@@ -296,3 +296,50 @@ def test_sigkilled_kernel_loses_no_event(tmp_path):
         seen = [int(x) for x in out.read_text().split()]
         assert set(seen) == set(range(60))  # every event ran at least once
         assert p.queued_events() == [] and p.dead_letters() == []
+
+
+def test_an_event_that_succeeds_while_the_platform_closes_is_not_run_again(tmp_path):
+    # A short-lived process (the CLI) closing just as its event finished must not hand the event
+    # back: a server on the same home would run it a second time.
+    home = tmp_path / "home"
+    p = Platform(home)
+    p.deploy("once", SINK)
+    original = p.dispatcher.run_event
+
+    def run_then_close(event):
+        result = original(event)
+        p.dispatcher.stop()  # the platform starts closing as the run ends
+        return result
+
+    p.dispatcher.run_event = run_then_close
+    r = p.invoke("once", {"n": 1}, invocation_type="Event")
+    deadline = time.monotonic() + 10
+    while not p.dispatcher._stop and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.close()
+    again = Platform(home)
+    try:
+        assert again.wait_for_async(5)
+        assert [x.request_id for x in again.invocations("once")] == [r.request_id]
+    finally:
+        again.close()
+
+
+def test_the_cli_queues_an_event_and_returns_once_it_ran(tmp_path):
+    home = tmp_path / "home"
+    code = tmp_path / "fn.py"
+    code.write_text("def handler(event, context):\n    print('ran', event)\n    return event\n")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "nblambda.cli", "--home", str(home), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("deploy", "fn", str(code)).returncode == 0
+    out = cli("invoke", "fn", "--invocation-type", "Event", "--payload", '{"n": 7}')
+    assert out.returncode == 0, out.stderr
+    request_id = json.loads(out.stdout)["RequestId"]
+    with Platform(home) as p:
+        assert p.wait_for_async(5)
+        assert [r.request_id for r in p.invocations("fn")] == [request_id]
+    bad = cli("invoke", "fn", "--invocation-type", "Event", "--payload", "not json")
+    assert bad.returncode == 2 and "InvalidRequestContentException" in bad.stderr
