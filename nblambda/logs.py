@@ -20,6 +20,7 @@ class BoundedLog:
         self.tail: deque[str] = deque()
         self.tail_size = 0
         self.dropped = 0
+        self._tail_at_line_start = True  # what was dropped last ended a line
 
     def append(self, text: str) -> None:
         if self.head_size < self.half:
@@ -38,19 +39,30 @@ class BoundedLog:
                 self.tail.popleft()
                 self.tail_size -= len(first)
                 self.dropped += len(first)
+                self._tail_at_line_start = first.endswith("\n")
             else:
                 self.tail[0] = first[extra:]
                 self.tail_size -= extra
                 self.dropped += extra
+                self._tail_at_line_start = first[extra - 1] == "\n"
 
     def text(self) -> str:
-        head = "".join(self.head)
+        head, tail = "".join(self.head), "".join(self.tail)
         if not self.dropped:
-            return head + "".join(self.tail)
+            return head + tail
+        # Cut at line ends, so the marker stands between whole lines (a single line longer than
+        # the limit is still cut inside).
+        dropped = self.dropped
+        if not head.endswith("\n") and "\n" in head:
+            keep = head.rindex("\n") + 1
+            dropped, head = dropped + len(head) - keep, head[:keep]
         if not head.endswith("\n"):
             head += "\n"
-        return (f"{head}[nblambda: {self.dropped} characters of log output omitted here; the "
-                f"log keeps the first and last {self.half} characters]\n" + "".join(self.tail))
+        if not self._tail_at_line_start and "\n" in tail[:-1]:
+            cut = tail.index("\n") + 1
+            dropped, tail = dropped + cut, tail[cut:]
+        return (f"{head}[nblambda: {dropped} characters of log output omitted here; the "
+                f"log keeps the first and last {self.half} characters]\n" + tail)
 
 
 def iso_now(now: float | None = None) -> str:

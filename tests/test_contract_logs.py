@@ -125,6 +125,8 @@ def test_huge_output_keeps_head_and_tail(make_platform):
     assert "line 00000" in r.logs and "line 19999" in r.logs
     assert "line 10000" not in r.logs
     assert re.search(r"\[nblambda: \d+ characters of log output omitted here", r.logs)
+    for line in r.logs.splitlines():  # the marker stands between whole lines
+        assert re.fullmatch(r"line \d{5}|(START|END|REPORT) .*|\[nblambda: .*", line), line
     assert len(r.logs) < 12_000
     assert r.logs.rstrip().splitlines()[-1].startswith("REPORT ")
 
