@@ -371,3 +371,32 @@ def test_unload_closes_the_platform_and_leaves_no_sandbox(shell):
     shell.run_line_magic("load_ext", "nblambda")  # loads again, with a new platform
     assert get_platform() is not platform
     assert shell.run_line_magic("lambda", "describe echo").config.name == "echo"  # from the store
+
+
+def test_interrupting_a_cell_invoke_stops_waiting_but_the_invocation_completes(shell):
+    # Jupyter's Interrupt during %%lambda: the cell stops, the function runs on and is recorded,
+    # as a Lambda invocation goes on when its caller disconnects.
+    import _thread
+    import threading
+    import time
+
+    deploy(shell, "slow --timeout 10", src("""
+        import time
+        def handler(event, context):
+            print("working")
+            time.sleep(1.0)
+            return "finished"
+    """))
+    threading.Timer(0.4, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with capture_output() as captured, pytest.raises(KeyboardInterrupt):
+        shell.run_cell_magic("lambda", "slow", "{}")
+    assert time.monotonic() - started < 0.9  # the cell gave up waiting at once
+    assert "the invocation runs on" in captured.stderr
+    platform = get_platform()
+    deadline = time.monotonic() + 10
+    while not platform.invocations("slow") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [record] = platform.invocations("slow")
+    assert record.payload == "finished" and "working" in record.logs
+    assert shell.run_cell_magic("lambda", "slow", "{}").payload == "finished"  # still serving

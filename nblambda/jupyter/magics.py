@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sys
+import threading
 from typing import Any, Callable, Iterator
 
 from IPython.core.error import UsageError
@@ -159,6 +160,51 @@ def parse_environment(pairs: list[str]) -> dict[str, str]:
     return env
 
 
+def invoke_until_interrupted(platform: Platform, name: str, event: Any,
+                             write: Callable[[str], None]) -> InvocationResult:
+    """Invoke on a worker thread and show its log lines from this (the main) thread. Interrupting
+    the kernel stops the waiting, not the invocation: like a Lambda whose caller went away, it runs
+    to its end and is recorded (``%lambda logs NAME``)."""
+    pending: list[str] = []
+    lock = threading.Lock()
+    news = threading.Event()
+    outcome: dict = {}
+
+    def on_log(text: str) -> None:
+        with lock:
+            pending.append(text)
+            news.set()
+
+    def run() -> None:
+        try:
+            outcome["result"] = platform.invoke(name, event, on_log=on_log)
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            outcome["error"] = exc
+        finally:
+            with lock:
+                outcome["done"] = True
+                news.set()
+
+    threading.Thread(target=run, name=f"nblambda-invoke-{name}", daemon=True).start()
+    try:
+        done = False
+        while not done:
+            news.wait(0.1)  # (Event.wait lets Ctrl-C through; an except/continue loop may not)
+            with lock:
+                batch, pending[:] = list(pending), []
+                news.clear()
+                done = "done" in outcome
+            for text in batch:
+                write(text)
+    except KeyboardInterrupt:
+        print(f"Interrupted: stopped waiting for {name}; the invocation runs on, as on Lambda "
+              f"when a caller goes away. Its result and logs: %lambda logs {name}", file=sys.stderr)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 @magics_class
 class LambdaMagics(AsyncCommands, ApiCommands, Magics):
     """The magics of ``%load_ext nblambda``; they all work on the kernel's one Platform."""
@@ -224,7 +270,7 @@ class LambdaMagics(AsyncCommands, ApiCommands, Magics):
             if asynchronous:
                 return platform.invoke(name, event, invocation_type="Event")
             with LiveLogDisplay(self.shell, name) as live:
-                return platform.invoke(name, event, on_log=live.write)
+                return invoke_until_interrupted(platform, name, event, live.write)
 
     @no_var_expand
     @line_magic("lambda")
