@@ -60,7 +60,9 @@ class Invoker:
                            layer_dir, config.image, config.network)
 
     def init_message(self, config: FunctionConfig, spec: SandboxSpec) -> dict:
-        """For each new sandbox: its init message, with its code folder as deployed."""
+        """For each new sandbox, before it starts: its init message, and its code folder as
+        deployed (the one place the folder is written: a process sandbox runs in it, a container
+        gets a copy of it)."""
         codefolder.restore(self.code_root, config.code_hash, config.module, config.source)
         cached = self._init_messages.get(config.sandbox_key)
         if cached is None:

@@ -200,3 +200,20 @@ def test_a_new_environment_starts_from_the_code_as_deployed(platform):
     platform.deploy("same_code", tamper)  # same code hash, a cold start
     r = platform.invoke("same_code")
     assert r.cold and r.payload == "tampered", r.error
+
+
+@pytest.mark.backends("docker")
+def test_a_container_gets_the_code_as_deployed_after_a_process_sandbox_changed_it(platform):
+    # A container is given a copy of the code folder when it starts: the copy must be taken
+    # from the folder as deployed, not as a process sandbox of the same code left it.
+    platform.deploy("writer", src("""
+        def handler(event, context):
+            if event == "write":
+                with open("lambda_function.py", "a") as f:
+                    f.write("\\nraise Exception('corrupted')\\n")
+            return "intact"
+    """), backend="process")
+    assert platform.invoke("writer", "write").payload == "intact"
+    platform.deploy("reader", platform.get_function("writer").source)  # docker, same code
+    r = platform.invoke("reader")
+    assert r.cold and r.payload == "intact", r.error

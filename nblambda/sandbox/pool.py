@@ -87,6 +87,7 @@ class Pool:
             return lease
         started = time.monotonic()
         try:
+            message = init_message()  # first: it readies the code a backend may copy at start
             sandbox = self.backends[backend].start(memory_mb, spec)
         except Exception:
             with self._cond:
@@ -97,7 +98,7 @@ class Pool:
         with self._cond:
             self._busy[id(sandbox)] = lease
             self.counters["cold"] += 1
-        lease.init = sandbox.init(init_message(), init_timeout or self.init_timeout,
+        lease.init = sandbox.init(message, init_timeout or self.init_timeout,
                                   on_log=on_log, request_id=request_id)
         # Lambda's Init Duration covers starting the runtime as well as running the module's code.
         lease.init.duration_ms = (time.monotonic() - started) * 1000.0
@@ -222,12 +223,13 @@ class Pool:
                 return False
             self._reserved_mb += memory_mb
         try:
+            message = init_message()
             sandbox = self.backends[backend].start(memory_mb, spec)
         except Exception:
             with self._cond:
                 self._reserved_mb -= memory_mb
             raise
-        outcome = sandbox.init(init_message(), INIT_TIMEOUT_S)
+        outcome = sandbox.init(message, INIT_TIMEOUT_S)
         lease = Lease(sandbox, key, name, memory_mb, False, backend=backend, provisioned=True)
         with self._cond:
             if outcome.ok and not self._closed:
