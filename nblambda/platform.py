@@ -89,7 +89,7 @@ class Platform:
         self._backends: dict[str, Any] = _LazyBackends(self)
         self.pool = Pool(self._backends, keep_alive_s=keep_alive,
                          memory_budget_mb=memory_budget_mb or _default_budget_mb(), clock=clock)
-        self.registry = Registry(self.store, self.home / "code")
+        self.registry = Registry(self.store)
         self.limits = ConcurrencyLimits(concurrency_limit)
         # Dependency layers, shared by both backends; docker defaults: image ("" = python:X.Y-slim
         # or nblambda/python:X.Y), network ("" = on, "none" isolates), stem cells kept ready.

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import random
 import re
 import threading
 import time
 import uuid
 from typing import Callable
-from pathlib import Path
 
-from . import codefolder, validation
+from . import validation
 from .errors import (InvalidParameterValueException, ResourceConflictException,
                      ResourceNotFoundException)
 from .models import DEFAULT_MODULE, Alias, FunctionConfig, function_arn
@@ -46,9 +44,8 @@ CATALOG_CHECK_S = 0.05  # how stale a change made by another process may be seen
 
 
 class Registry:
-    def __init__(self, store: Store, code_root: Path, rng: random.Random | None = None) -> None:
+    def __init__(self, store: Store, rng: random.Random | None = None) -> None:
         self.store = store
-        self.code_root = code_root
         self.rng = rng or random.Random()
         self._latest: dict[str, FunctionConfig] = {}
         self._lock = threading.Lock()
@@ -73,7 +70,6 @@ class Registry:
             handler = f"{DEFAULT_MODULE}.{handler}"
         module = handler.rsplit(".", 1)[0]
         code_hash = hashlib.sha256(f"{module}\0{source}".encode()).hexdigest()
-        self.write_code(code_hash, module, source)
         now = time.time()
         with self._lock:
             previous = self._latest.get(name) or self.store.load_function(name)
@@ -86,9 +82,6 @@ class Registry:
             self.store.save_function(config)
             self._latest[name] = config
         return config
-
-    def write_code(self, code_hash: str, module: str, source: str) -> Path:
-        return codefolder.write(self.code_root, code_hash, module, source)
 
     def refresh(self) -> None:
         """Forget what the store says has changed since: at once after a change made in this
@@ -115,7 +108,6 @@ class Registry:
             config = self.store.load_function(name)
             if config is None:
                 raise ResourceNotFoundException(f"Function not found: {function_arn(name)}")
-            self.write_code(config.code_hash, config.module, config.source)
             self._latest[name] = config
         return config
 
@@ -170,7 +162,6 @@ class Registry:
         if config is None:
             self.latest(name)
             raise ResourceNotFoundException(f"Function not found: {function_arn(name, version)}")
-        self.write_code(config.code_hash, config.module, config.source)
         return config
 
     def list_versions(self, name: str) -> list[FunctionConfig]:

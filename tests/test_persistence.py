@@ -36,6 +36,8 @@ def test_code_folder_is_recreated_if_missing(tmp_path):
     home = tmp_path / "home"
     with Platform(home) as p:
         p.deploy("f", "def handler(e, c):\n    return 'here'\n")
+        assert p.invoke("f").payload == "here"  # its code folder is written for the sandbox
+    assert list((home / "code").iterdir())
     shutil.rmtree(home / "code")
     with Platform(home) as p2:
         assert p2.invoke("f").payload == "here"
