@@ -39,20 +39,23 @@ class Channel:
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise ChannelClosed(str(exc)) from None
 
+    def _read(self, size: int, fds, flags: int = 0) -> None:
+        """One recv into the buffer; with ``fds``, descriptors passed along are appended to it."""
+        try:
+            if fds is None:
+                chunk = self.sock.recv(size, flags)
+            else:
+                chunk, got, _, _ = socket.recv_fds(self.sock, size, 4, flags)
+                fds.extend(got)
+        except ConnectionResetError as exc:
+            raise ChannelClosed(str(exc)) from None
+        if not chunk:
+            raise ChannelClosed("end of stream")
+        self._buf += chunk
+
     def _fill(self, n: int, fds=None) -> None:
-        buf = self._buf
-        while len(buf) < n:
-            try:
-                if fds is None:
-                    chunk = self.sock.recv(max(65536, n - len(buf)))
-                else:
-                    chunk, got, _, _ = socket.recv_fds(self.sock, max(65536, n - len(buf)), 4)
-                    fds.extend(got)
-            except ConnectionResetError as exc:
-                raise ChannelClosed(str(exc)) from None
-            if not chunk:
-                raise ChannelClosed("end of stream")
-            buf += chunk
+        while len(self._buf) < n:
+            self._read(max(65536, n - len(self._buf)), fds)
 
     def has_frame(self) -> bool:
         """A whole frame is already buffered: recv() will not touch the socket."""
@@ -69,18 +72,9 @@ class Channel:
             hlen, blen = _PREFIX.unpack_from(self._buf)
             want = max(want, min(8 + hlen + blen - len(self._buf), 8 << 20))
         try:
-            if fds is None:
-                chunk = self.sock.recv(want, socket.MSG_DONTWAIT)
-            else:
-                chunk, got, _, _ = socket.recv_fds(self.sock, want, 4, socket.MSG_DONTWAIT)
-                fds.extend(got)
+            self._read(want, fds, socket.MSG_DONTWAIT)
         except BlockingIOError:
-            return
-        except ConnectionResetError as exc:
-            raise ChannelClosed(str(exc)) from None
-        if not chunk:
-            raise ChannelClosed("end of stream")
-        self._buf += chunk
+            pass
 
     def recv(self, fds=None):
         """Next (header, body). Raises ChannelClosed at EOF, socket.timeout past the socket's timeout.
