@@ -167,3 +167,47 @@ def timed_warm_invoke(p, name: str, durations: list[float]) -> int:
         raise RuntimeError(f"warm invoke was not a warm success: {result.error or 'cold'}")
     durations.append(result.duration_ms)
     return elapsed
+
+
+def noop_throughput(p, concurrency: int, seconds: float, warmup_s: float) -> dict:
+    """Invocations/s of the deployed function ``noop`` with ``concurrency`` threads invoking it in
+    a loop, after a warm-up that starts one warm sandbox per thread; how many cold starts happened
+    while measuring, and how many sandboxes the pool held."""
+    errors: list[dict] = []
+
+    def call(_: int) -> None:
+        result = p.invoke("noop")
+        if result.error is not None:
+            errors.append(result.error)
+
+    run_threads(concurrency, warmup_s, call)
+    cold_before = p.pool.counters["cold"]
+    rate = run_threads(concurrency, seconds, call)
+    cold_during = p.pool.counters["cold"] - cold_before
+    stats = p.stats()
+    if errors:
+        raise RuntimeError(f"{len(errors)} invocations failed, e.g. {errors[0]}")
+    return {"invoke": rate, "cold_during_measure": cold_during,
+            "sandboxes": stats["idle"] + stats["busy"]}
+
+
+class FigureTable:
+    """Rows of figure, measured value, baseline, ratio and the figure's target verdict (from
+    ``results["targets"]``), laid out in aligned columns."""
+
+    def __init__(self, results: dict, header: tuple[str, ...]) -> None:
+        self.target_of = {v["figure"]: v for v in results["targets"]}
+        self.header = header
+        self.rows: list[tuple[str, ...]] = []
+
+    def row(self, label: str, value: str, baseline: str, ratio: str = "") -> None:
+        verdict = self.target_of.get(label)
+        self.rows.append((label, value, baseline, ratio,
+                          f"{verdict['target']}  {'PASS' if verdict['pass'] else 'FAIL'}"
+                          if verdict else ""))
+
+    def text(self) -> str:
+        lines = [self.header, *self.rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(self.header))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                         for line in [self.header, tuple("-" * w for w in widths), *self.rows])

@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Iterator
 
-from baselines import percentile, run_threads, summarize_ns, timed_warm_invoke  # noqa: F401 (shared with run_docker)
+from baselines import noop_throughput, percentile, summarize_ns, timed_warm_invoke
 from nblambda import Platform
 
 NOOP_SOURCE = "def handler(e, c):\n    return None\n"
@@ -134,21 +134,6 @@ def cold_start(count: int, prewarm: int) -> dict:
 
 def throughput(concurrency: int, seconds: float, warmup_s: float) -> dict:
     """No-op invocations/s with ``concurrency`` threads calling ``p.invoke`` in a loop."""
-    errors: list[dict] = []
-
-    def call(_: int) -> None:
-        result = p.invoke("noop")
-        if result.error is not None:
-            errors.append(result.error)
-
     with fresh_platform(prewarm=2, memory_budget_mb=max(1024, 2 * concurrency * MEMORY_MB)) as p:
         p.deploy("noop", NOOP_SOURCE, memory=MEMORY_MB, timeout=3)
-        run_threads(concurrency, warmup_s, call)  # one warm container per thread
-        cold_before = p.pool.counters["cold"]
-        rate = run_threads(concurrency, seconds, call)
-        cold_during = p.pool.counters["cold"] - cold_before
-        stats = p.stats()
-    if errors:
-        raise RuntimeError(f"{len(errors)} invocations failed, e.g. {errors[0]}")
-    return {"invoke": rate, "cold_during_measure": cold_during,
-            "containers": stats["idle"] + stats["busy"]}
+        return noop_throughput(p, concurrency, seconds, warmup_s)

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Iterator
 
-from baselines import (EchoPeer, percentile, python_startup_ns, run_threads, socket_throughput,
+from baselines import (EchoPeer, noop_throughput, percentile, python_startup_ns, socket_throughput,
                        summarize_ns, timed_warm_invoke)
 from nblambda import Platform
 
@@ -118,21 +118,7 @@ def throughput(concurrency: int, seconds: float, warmup_s: float) -> dict:
             peer.close()
     # Room for every thread's sandbox and then some, so no invoke waits for or evicts another's.
     budget = max(1024, 2 * concurrency * MEMORY_MB)
-    errors: list[dict] = []
-
-    def call(_: int) -> None:
-        result = p.invoke("noop")
-        if result.error is not None:
-            errors.append(result.error)
-
     with fresh_platform(memory_budget_mb=budget) as p:
         p.deploy("noop", NOOP_SOURCE, memory=MEMORY_MB, timeout=3)
-        run_threads(concurrency, warmup_s, call)  # starts one warm sandbox per thread
-        cold_before = p.pool.counters["cold"]
-        rate = run_threads(concurrency, seconds, call)
-        cold_during = p.pool.counters["cold"] - cold_before
-        stats = p.stats()
-    if errors:
-        raise RuntimeError(f"{len(errors)} invocations failed, e.g. {errors[0]}")
-    return {"invoke": rate, "socket_round_trip": socket_rate, "cold_during_measure": cold_during,
-            "sandboxes": stats["idle"] + stats["busy"]}
+        result = noop_throughput(p, concurrency, seconds, warmup_s)
+    return {**result, "socket_round_trip": socket_rate}

@@ -63,33 +63,21 @@ _ms = baselines.ms
 
 
 def table(results: dict) -> str:
-    target_of = {v["figure"]: v for v in results["targets"]}
-    rows: list[tuple[str, str, str, str, str]] = []
-
-    def row(label: str, value: str, baseline: str, ratio: float | None) -> None:
-        verdict = target_of.get(label)
-        rows.append((label, value, baseline, f"{ratio:.1f}x" if ratio is not None else "",
-                     f"{verdict['target']}  {'PASS' if verdict['pass'] else 'FAIL'}"
-                     if verdict else ""))
-
+    t = baselines.FigureTable(results, ("figure", "nblambda", "baseline (same run)",
+                                        "cost/baseline", "target"))
     warm, sock = results["warm"]["invoke"], results["warm"]["socket_round_trip"]
     for q in ("p50", "p90", "p99"):
-        row(f"warm invoke {q}", _ms(warm[f"{q}_ms"]),
-            f"{_ms(sock[f'{q}_ms'])} socket round trip", warm[f"{q}_ms"] / sock[f"{q}_ms"])
+        t.row(f"warm invoke {q}", _ms(warm[f"{q}_ms"]), f"{_ms(sock[f'{q}_ms'])} socket round trip",
+              f"{warm[f'{q}_ms'] / sock[f'{q}_ms']:.1f}x")
     cold, py = results["cold"]["cold_start"], results["cold"]["python_startup"]
-    row("cold start p50", _ms(cold["p50_ms"]), f"{_ms(py['p50_ms'])} python -c pass",
-        cold["p50_ms"] / py["p50_ms"])
-    row("cold start max", _ms(cold["max_ms"]), f"{_ms(py['max_ms'])} python -c pass",
-        cold["max_ms"] / py["max_ms"])
-    for c, t in results["throughput"].items():
-        inv, raw = t["invoke"]["per_second"], t["socket_round_trip"]["per_second"]
-        row(f"throughput c={c}", f"{inv:,.0f} /s", f"{raw:,.0f} /s socket echo", raw / inv)
-
-    header = ("figure", "nblambda", "baseline (same run)", "cost/baseline", "target")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
-             for line in [header, tuple("-" * w for w in widths), *rows]]
-    return "\n".join(lines)
+    for q in ("p50", "max"):
+        t.row(f"cold start {q}", _ms(cold[f"{q}_ms"]), f"{_ms(py[f'{q}_ms'])} python -c pass",
+              f"{cold[f'{q}_ms'] / py[f'{q}_ms']:.1f}x")
+    for c, r in results["throughput"].items():
+        inv, raw = r["invoke"]["per_second"], r["socket_round_trip"]["per_second"]
+        t.row(f"throughput c={c}", f"{inv:,.0f} /s", f"{raw:,.0f} /s socket echo",
+              f"{raw / inv:.1f}x")
+    return t.text()
 
 
 def notes(results: dict) -> str:

@@ -69,15 +69,9 @@ _ms = baselines.ms
 
 
 def table(results: dict) -> str:
-    target_of = {v["figure"]: v for v in results["targets"]}
-    rows: list[tuple[str, ...]] = []
-
-    def row(label: str, value: str, baseline: str, ratio: str = "") -> None:
-        verdict = target_of.get(label)
-        rows.append((label, value, baseline, ratio,
-                     f"{verdict['target']}  {'PASS' if verdict['pass'] else 'FAIL'}"
-                     if verdict else ""))
-
+    table = baselines.FigureTable(results, ("figure", "nblambda docker", "baseline (same run)",
+                                            "ratio", "target"))
+    row = table.row
     warm, dexec = results["warm"]["invoke"], results["warm"]["docker_exec"]
     for q in ("p50", "p99"):
         row(f"warm invoke {q}", _ms(warm[f"{q}_ms"]), f"{_ms(dexec[f'{q}_ms'])} docker exec",
@@ -97,10 +91,7 @@ def table(results: dict) -> str:
     dexec_rate = 1000.0 / dexec["p50_ms"]
     row("throughput c=8", f"{t['per_second']:,.0f} /s",
         f"{dexec_rate:,.0f} /s docker exec (1 at a time)", "")
-    header = ("figure", "nblambda docker", "baseline (same run)", "ratio", "target")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                     for line in [header, tuple("-" * w for w in widths), *rows])
+    return table.text()
 
 
 def notes(results: dict) -> str:
@@ -116,7 +107,7 @@ def notes(results: dict) -> str:
         f"cold (deploy + first invoke): {c['cold_start']['n']} functions from stem cells, Init "
         f"Duration p50 {_ms(c['init_duration_p50_ms'])}; {n['cold_start']['n']} without, Init "
         f"Duration p50 {_ms(n['init_duration_p50_ms'])}",
-        f"throughput c=8: {t['containers']} warm containers, {t['cold_during_measure']} cold "
+        f"throughput c=8: {t['sandboxes']} warm containers, {t['cold_during_measure']} cold "
         "starts while measuring",
     ])
 
