@@ -9,6 +9,14 @@ def pipe_stream():
     return LogStream(read_fd), write_fd
 
 
+def write_while_reading(stream, w, data, got):
+    """The pipe holds 64 KB: write in pieces, reading as the host does while it fills."""
+    written = 0
+    while written < len(data):
+        written += os.write(w, data[written:written + 32768])
+        stream.read(got.append)
+
+
 def test_only_whole_lines_until_the_end_then_the_rest_with_a_newline():
     stream, w = pipe_stream()
     got = []
@@ -31,10 +39,7 @@ def test_a_line_longer_than_lambdas_limit_is_not_held_back():
     stream, w = pipe_stream()
     got = []
     data = b"x" * (MAX_LINE + 10)
-    written = 0
-    while written < len(data):  # the pipe holds 64 KB: read as the host does, while it fills
-        written += os.write(w, data[written:written + 32768])
-        stream.read(got.append)
+    write_while_reading(stream, w, data, got)
     assert "".join(got) == data.decode()
     os.close(w)
     stream.close()
@@ -54,10 +59,7 @@ def test_a_cut_long_line_still_ends_before_the_next_record():
     stream, w = pipe_stream()
     got = []
     data = b"y" * (MAX_LINE + 10)
-    written = 0
-    while written < len(data):
-        written += os.write(w, data[written:written + 32768])
-        stream.read(got.append)
+    write_while_reading(stream, w, data, got)
     stream.read(got.append, final=True)
     assert "".join(got) == data.decode() + "\n"  # END RequestId starts on a line of its own
     os.close(w)
