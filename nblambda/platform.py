@@ -435,26 +435,26 @@ class Platform:
     def wait_for_event(self, request_id: str, timeout: float = 60.0) -> bool:
         """Block until the async event ``request_id`` has had its first attempt (by this process
         or another one serving the same home) or is settled; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def tried() -> bool:
             attempts = self.events.attempts_made(request_id)
-            if attempts is None or attempts >= 1:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            self.dispatcher.wake()
-            time.sleep(0.02)
+            return attempts is None or attempts >= 1
+        return self._wait_for_queue(tried, timeout)
 
     def wait_for_async(self, timeout: float = 60.0, name: str | None = None) -> bool:
         """Block until no asynchronous event (of ``name``) is queued or running; False on timeout.
         Events waiting for a retry count as pending."""
+        return self._wait_for_queue(lambda: self.events.count(name) == 0, timeout)
+
+    def _wait_for_queue(self, done: Callable[[], bool], timeout: float) -> bool:
+        # The queue may be worked by another process on the same home: ask the store, not a
+        # condition of this one; nudging our dispatcher makes it claim what is due now.
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.events.count(name) == 0:
-                return True
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
             self.dispatcher.wake()
             time.sleep(0.02)
-        return self.events.count(name) == 0
+        return True
 
     @staticmethod
     def _body(event: Any, payload: bytes | str | None) -> bytes:
